@@ -27,6 +27,7 @@ def atomic_path(target: str | os.PathLike, *, suffix: str = "") -> Iterator[Path
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.fchmod(fd, _default_mode(0o666))  # mkstemp makes 0600; outputs should look like normal files
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -44,6 +45,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(_default_mode(0o777))
     try:
         yield tmp
         if target.exists():
@@ -57,6 +59,13 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _default_mode(base: int) -> int:
+    """`base` filtered by the process umask, as open()/mkdir() would do."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
 
 
 def _fsync_file(path: Path) -> None:

@@ -1,0 +1,130 @@
+"""Build reports/summary.md, reports/summary.json and reports/figures/*.png."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textclf import atomic
+from textclf.report.collect import collect, load_history, load_predictions
+from textclf.report.errors import error_analysis
+from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
+from textclf.report.markdown import md_table
+from textclf.studies import resolve_variants
+
+TABLE_COLUMNS = ["variant", "dataset", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
+                 "max_len", "optimizer", "accuracy", "reference", "delta", "macro_f1", "trainable_params",
+                 "acc_per_mparam", "seconds_per_epoch", "epochs_run", "status"]
+
+
+def build_report(params: Mapping[str, Any], studies: Sequence[str], results: Path, out: Path,
+                 prepared: Path = Path("data/prepared")) -> dict[str, Any]:
+    """Write the report files; return the summary.json content."""
+    variants = resolve_variants(params, list(studies))
+    table = collect(params, variants, results)
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# textclf-pipeline report",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`"
+        f"{' (quick setting: subsampled, fewer epochs)' if params['run']['quick'] else ''}. "
+        f"Studies: {', '.join(studies)}. Accuracy is test-set accuracy (fraction); "
+        "reference = the number reported by the study we reproduce; Δ = ours − reference.",
+        "",
+        *_datasets_section(sorted(table["dataset"].unique()), prepared),
+    ]
+    summary: dict[str, Any] = {}
+    for study in studies:
+        rows = table[table["study"] == study]
+        section, metrics = _study_section(params, study, rows, results, figures)
+        lines += section
+        summary[study] = metrics
+    atomic.write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic.write_json(out / "summary.json", summary)
+    atomic.write_parquet(out / "variants.parquet", table.drop(columns=["confusion_matrix", "classes"], errors="ignore"))
+    return summary
+
+
+def _datasets_section(datasets: Sequence[str], prepared: Path) -> list[str]:
+    rows = []
+    for name in datasets:
+        path = prepared / name / "stats.json"
+        if not path.exists():
+            rows.append({"dataset": name, "train": "missing", "val": "", "test": "", "classes": ""})
+            continue
+        stats = json.loads(path.read_text(encoding="utf-8"))
+        q = stats.get("token_length_quantiles", {}).get("train", {})
+        rows.append({"dataset": name, **{s: stats["rows"].get(s) for s in ("train", "val", "test")},
+                     "classes": len(stats.get("classes", [])),
+                     "train tokens p50/p90": f"{q.get('p50', '')}/{q.get('p90', '')}",
+                     "malformed dropped": sum(stats.get("malformed", {}).values())})
+    return ["## Datasets", "", md_table(pd.DataFrame(rows)), ""]
+
+
+def _study_section(params, study, rows, results, figures) -> tuple[list[str], dict[str, Any]]:
+    spec = params["studies"][study]
+    done = rows[rows["accuracy"].notna()].sort_values("accuracy", ascending=False)
+    lines = [f"## {study}", "", spec.get("description", ""), ""]
+    if spec.get("reference_source"):
+        lines += [f"Reference: {spec['reference_source']}", ""]
+    shown = [c for c in TABLE_COLUMNS if c in rows and rows[c].notna().any()]
+    lines += [f"{len(done)} of {len(rows)} variants have results.", "",
+              md_table(pd.concat([done, rows[rows["accuracy"].isna()]])[shown]), ""]
+    missing = rows[rows["status"] != "ok"]
+    if len(missing):
+        lines += ["**Not reported as a normal result:** " +
+                  ", ".join(f"`{r.id}` ({r.status})" for r in missing.itertuples()), ""]
+    if len(done) > 1:
+        by_eff = done.dropna(subset=["acc_per_mparam"]).sort_values("acc_per_mparam", ascending=False)
+        if len(by_eff):
+            lines += ["Ranking by accuracy per million trainable parameters:", "",
+                      md_table(by_eff[["variant", "dataset", "accuracy", "trainable_params", "acc_per_mparam"]].head(10)), ""]
+    histories = {r.variant if rows["dataset"].nunique() == 1 else r.id: load_history(results, r.id)
+                 for r in done.itertuples()}
+    for path, caption in [
+        (learning_curves(histories, f"{study}: learning curves", figures / f"{study}_curves.png"), "Learning curves"),
+        (accuracy_vs_params(done, f"{study}: accuracy vs. parameters", figures / f"{study}_acc_vs_params.png"),
+         "Accuracy vs. trainable parameters"),
+    ]:
+        if path:
+            lines += [f"![{caption}](figures/{path.name})", ""]
+    if len(done) and isinstance(done.iloc[0]["confusion_matrix"], list):
+        best = done.iloc[0]
+        path = confusion(best["confusion_matrix"], best["classes"] or [], f"best: {best['id']}",
+                         figures / f"{study}_confusion.png")
+        lines += [f"Confusion matrix of the best variant (`{best['id']}`):", "", f"![confusion](figures/{path.name})", ""]
+    metrics: dict[str, Any] = {
+        "variants_done": int(len(done)),
+        "variants_missing": int(len(rows) - len(done)),
+        "best_accuracy": _num(done["accuracy"].max()) if len(done) else None,
+        "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
+        "accuracy": {r.id.replace("/", "."): _num(r.accuracy) for r in done.itertuples()},
+    }
+    for dataset, group in done.groupby("dataset"):
+        preds = {r.id: load_predictions(results, r.id) for r in group.itertuples()}
+        classes = params["datasets"][dataset]["classes"]
+        analysis = error_analysis(preds, classes)
+        if analysis:
+            lines += _error_lines(dataset, analysis)
+            metrics[f"ensemble_accuracy_{dataset}"] = analysis["ensemble_accuracy"]
+            metrics[f"all_wrong_{dataset}"] = analysis["all_wrong"]
+    return lines, metrics
+
+
+def _error_lines(dataset: str, a: Mapping[str, Any]) -> list[str]:
+    by_class = ", ".join(f"{k} {v}" for k, v in a["all_wrong_by_class"].items()) or "none"
+    return [f"### Error analysis ({dataset}, {a['models']} models, {a['items']} test items)", "",
+            f"- Items every model gets wrong: **{a['all_wrong']}** (by true class: {by_class}).",
+            f"- Majority-vote ensemble on the whole test set: accuracy **{a['ensemble_accuracy']:.4f}**, "
+            f"macro-F1 {a['ensemble_macro_f1']:.4f} (best single model {a['best_single_accuracy']:.4f}).", ""]
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 6)

@@ -1,0 +1,97 @@
+"""Read every variant's results (metrics, history, predictions) into tables for the report.
+
+A variant without results is kept as a row with status "missing" (or "failed" when its
+metrics file is unreadable): the report lists it instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+VARIANT_COLUMNS = ("cell", "layers", "bidirectional", "hidden", "pooling")
+
+
+def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings worth a column in the comparison table."""
+    model, training = variant["model"], variant["training"]
+    row: dict[str, Any] = {"model": model["type"]}
+    if model["type"] == "rnn":
+        emb = model.get("embedding", {})
+        row.update({k: model.get(k) for k in VARIANT_COLUMNS})
+        row["embedding"] = f"{emb.get('source', 'random')}{emb.get('dim', '')}" + (" frozen" if emb.get("freeze") else "")
+        row["max_len"] = training["max_len"]
+        row["optimizer"] = f"{training['optimizer']['name']} {training['optimizer'].get('lr', '')}"
+    return row
+
+
+def reference_value(study: Mapping[str, Any], variant: Mapping[str, Any]) -> float:
+    refs = study.get("reference", {})
+    for key in (variant["name"], f"{variant['dataset']}/{variant['name']}"):
+        if key in refs:
+            return float(refs[key])
+    return math.nan
+
+
+def collect(params: Mapping[str, Any], variants: Sequence[Mapping[str, Any]], results: Path) -> pd.DataFrame:
+    """One row per variant: settings, headline metrics, reference and status."""
+    rows = []
+    for variant in variants:
+        study = params["studies"][variant["study"]]
+        row: dict[str, Any] = {
+            "id": variant["id"],
+            "study": variant["study"],
+            "dataset": variant["dataset"],
+            "variant": variant["name"],
+            **describe_variant(variant),
+            "reference": reference_value(study, variant),
+            "status": "missing",
+        }
+        path = results / variant["id"] / "metrics.json"
+        if path.exists():
+            try:
+                metrics = json.loads(path.read_text(encoding="utf-8"))
+                row.update(_headline(metrics))
+                row["status"] = "never learned" if metrics.get("never_learned") else "ok"
+            except (OSError, ValueError) as exc:
+                row["status"] = f"failed ({exc.__class__.__name__})"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
+                "seconds_per_epoch", "tokens_per_second", "epochs_run"):
+        if col not in frame:
+            frame[col] = math.nan
+    frame["delta"] = frame["accuracy"] - frame["reference"]
+    return frame
+
+
+def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    test = metrics.get("test", metrics)
+    return {
+        "accuracy": test.get("accuracy"),
+        "macro_f1": test.get("macro_f1"),
+        "loss": test.get("loss"),
+        "trainable_params": metrics.get("trainable_params"),
+        "acc_per_mparam": metrics.get("acc_per_mparam"),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "tokens_per_second": metrics.get("tokens_per_second"),
+        "epochs_run": metrics.get("epochs_run"),
+        "best_epoch": metrics.get("best_epoch"),
+        "confusion_matrix": test.get("confusion_matrix"),
+        "classes": metrics.get("classes"),
+    }
+
+
+def load_history(results: Path, variant_id: str) -> pd.DataFrame | None:
+    path = results / variant_id / "history.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def load_predictions(results: Path, variant_id: str) -> pd.DataFrame | None:
+    path = results / variant_id / "predictions.parquet"
+    return pd.read_parquet(path, columns=["id", "label", "pred"]) if path.exists() else None

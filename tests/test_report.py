@@ -1,0 +1,109 @@
+"""Report rendering from synthetic results: sorted tables, reference columns, missing variants
+listed, figures that are real PNGs, error analysis and ensemble."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import real_params, with_studies
+from textclf.report import build_report
+from textclf.report.errors import error_analysis
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _params():
+    study = {
+        "description": "synthetic study",
+        "datasets": ["ag_news"],
+        "vocab": "basic_min10",
+        "model": "lstm_base",
+        "variants": {"a": {}, "b": {"model": {"cell": "gru"}}, "c": {"model": {"cell": "rnn"}},
+                     "gone": {"model": {"hidden": 8}}},
+        "reference": {"a": 0.80, "b": 0.90},
+    }
+    return with_studies(real_params(), {"s": study})
+
+
+def _write_variant(root, name, accuracy, preds, labels, params_count):
+    out = root / "ag_news" / "s" / name
+    out.mkdir(parents=True)
+    cm = pd.crosstab(pd.Series(labels), pd.Series(preds)).reindex(index=range(4), columns=range(4), fill_value=0)
+    (out / "metrics.json").write_text(json.dumps({
+        "test": {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "loss": 0.5,
+                 "confusion_matrix": cm.to_numpy().tolist()},
+        "classes": ["World", "Sports", "Business", "Sci/Tech"],
+        "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
+        "seconds_per_epoch": 1.5, "epochs_run": 2, "never_learned": False}))
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
+                  "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(out / "history.csv", index=False)
+    pd.DataFrame({"id": np.arange(len(labels)), "label": labels, "pred": preds}).to_parquet(out / "predictions.parquet")
+
+
+@pytest.fixture
+def report(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    results = tmp_path / "results"
+    accs = {}
+    for name, params_count in [("a", 50_000), ("b", 80_000), ("c", 20_000)]:
+        preds = labels.copy()
+        flip = rng.random(200) < {"a": 0.2, "b": 0.1, "c": 0.3}[name]
+        preds[flip] = (labels[flip] + 1) % 4
+        accs[name] = float((preds == labels).mean())
+        _write_variant(results, name, accs[name], preds, labels, params_count)
+    prepared = tmp_path / "prepared" / "ag_news"
+    prepared.mkdir(parents=True)
+    (prepared / "stats.json").write_text(json.dumps({
+        "rows": {"train": 100, "val": 10, "test": 200}, "classes": ["W", "S", "B", "T"],
+        "token_length_quantiles": {"train": {"p50": 30, "p90": 50}}, "malformed": {}}))
+    summary = build_report(_params(), ["s"], results, tmp_path / "reports", tmp_path / "prepared")
+    return tmp_path / "reports", summary, accs
+
+
+def test_table_sorted_with_reference_and_missing(report):
+    out, summary, accs = report
+    text = (out / "summary.md").read_text()
+    section = text[text.index("## s"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "variant" not in line]
+    order = [row.split("|")[1].strip() for row in rows[:4]]
+    assert order == sorted(accs, key=accs.get, reverse=True) + ["gone"]
+    assert "reference" in section and "delta" in section
+    b_row = next(r for r in rows if r.startswith("| b |"))
+    assert f"{accs['b'] - 0.90:.4f}" in b_row
+    assert "`ag_news/s/gone` (missing)" in section
+    assert "| ag_news | 100 | 10 | 200 |" in text
+
+
+def test_summary_json_is_flat_numbers(report):
+    _, summary, accs = report
+    s = summary["s"]
+    assert s["variants_done"] == 3 and s["variants_missing"] == 1
+    assert s["best_accuracy"] == pytest.approx(max(accs.values()))
+    assert s["accuracy"]["ag_news.s.b"] == pytest.approx(accs["b"])
+    assert "ensemble_accuracy_ag_news" in s
+
+
+def test_figures_are_png(report):
+    out, _, _ = report
+    names = sorted(p.name for p in (out / "figures").iterdir())
+    assert names == ["s_acc_vs_params.png", "s_confusion.png", "s_curves.png"]
+    for name in names:
+        assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
+        assert f"figures/{name}" in (out / "summary.md").read_text()
+
+
+def test_error_analysis_counts_and_ensemble():
+    labels = np.array([0, 1, 2, 3, 0, 1])
+    preds = {
+        "m1": pd.DataFrame({"id": range(6), "label": labels, "pred": [0, 1, 2, 0, 1, 1]}),
+        "m2": pd.DataFrame({"id": range(6), "label": labels, "pred": [0, 1, 0, 0, 1, 1]}),
+        "m3": pd.DataFrame({"id": range(6), "label": labels, "pred": [0, 2, 2, 0, 0, 1]}),
+    }
+    result = error_analysis(preds, ["A", "B", "C", "D"])
+    # item 3 (class D) is wrong for all three; majority vote: [0,1,2,0,1,1] -> 4/6 right
+    assert result["all_wrong"] == 1 and result["all_wrong_by_class"] == {"D": 1}
+    assert result["ensemble_accuracy"] == pytest.approx(4 / 6)
+    assert error_analysis({"m1": preds["m1"]}, ["A", "B", "C", "D"]) is None
