@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from textclf import atomic
-from textclf.config import DEFAULT_PARAMS, REPO_ROOT, ParamsError, load_params
+from textclf.config import DEFAULT_PARAMS, ParamsError, load_params
 from textclf.engines import render_dvc_yaml
 from textclf.plan import Plan
 
@@ -23,7 +24,7 @@ def _parse_studies(value: str | None) -> list[str] | None:
 def cmd_dvc_yaml(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     text = render_dvc_yaml(Plan(params, _parse_studies(args.studies), params_path=DEFAULT_PARAMS))
-    target = REPO_ROOT / "dvc.yaml"
+    target = Path(args.out)
     if args.check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != text:
@@ -32,7 +33,7 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> int:
         print("dvc.yaml is up to date")
         return 0
     atomic.write_text(target, text)
-    print(f"wrote {target.relative_to(REPO_ROOT)} ({text.count(chr(10))} lines)")
+    print(f"wrote {target} ({text.count(chr(10))} lines)")
     return 0
 
 
@@ -47,10 +48,11 @@ def cmd_variants(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="textclf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=str(REPO_ROOT / DEFAULT_PARAMS))
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="default: ./params.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("dvc-yaml", help="write dvc.yaml from params.yaml")
     p.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not current")
+    p.add_argument("--out", default="dvc.yaml", help="default: ./dvc.yaml")
     p.add_argument("--studies", help="comma-separated studies (default: run.studies)")
     p.set_defaults(func=cmd_dvc_yaml)
     p = sub.add_parser("variants", help="list the variants of the selected studies")

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from textclf.config import DEFAULT_PARAMS, REPO_ROOT, ParamsError, load_params, validate_params
+from textclf.config import DEFAULT_PARAMS, ParamsError, load_params, validate_params
 from textclf.plan import Job, Plan
 
 DVC_HEADER = """\
@@ -30,7 +29,7 @@ class SnakemakePlan:
 
     def __init__(self, config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS) -> None:
         _use_this_python()
-        params = load_params(REPO_ROOT / params_path if not Path(params_path).is_absolute() else params_path)
+        params = load_params(params_path)  # relative to Snakemake's working directory
         selection, quick = self._overrides(config, params)
         self.plan = Plan(params, selection, quick=quick, params_path=params_path)
 

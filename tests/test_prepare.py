@@ -1,0 +1,347 @@
+"""Prepare stage: readers (AG News CSV, aclImdb tar.gz), split policies, outputs, CLI."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+import logging
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from textclf.config import ParamsError, load_params
+from textclf.errors import DataError
+from textclf.prepare import prepare_dataset, split_frame
+from textclf.sources import Malformed, agnews
+from textclf.sources.agnews import clean_text, read_ag_news
+from textclf.sources.imdb import read_aclimdb, review_id
+from textclf.stage import run_stage
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # /work/shared/data
+AG_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
+
+BAD_ROWS = {
+    "wrong_column_count": '"2","only two columns"\n',
+    "empty_text": '"4","",""\n',
+    "label_out_of_range": '"7","label seven","out of range"\n',
+    "label_not_integer": '"x","label x","not an integer"\n',
+}
+MULTI_LINE = '"4","Multi\nline title","desc"\n'  # one record on two lines
+# The special rows of the synthetic AG News train.csv. Record 3 spans lines 4-5, so later
+# line numbers differ from record indexes.
+AG_HEAD = (
+    '"3","Wall St. Bears Claw Back (Reuters)","Reuters - Short-sellers, Wall Street\'s dwindling\\band '
+    'of ultra-cynics, are seeing green again: #36;10 million,  it#39;s &lt;b&gt;up&lt;/b&gt; AT&amp;T."\n'
+    '"1","He said ""no""","first line\\\\second line\\ third"\n'
+    + BAD_ROWS["wrong_column_count"] + MULTI_LINE + BAD_ROWS["empty_text"]
+    + BAD_ROWS["label_out_of_range"] + BAD_ROWS["label_not_integer"]
+)
+AG_BAD = {"wrong_column_count": 3, "empty_text": 6, "label_out_of_range": 7, "label_not_integer": 8}
+"""reason -> 1-based line where that malformed record of AG_HEAD starts"""
+AG_HEAD_RECORDS = 7
+
+
+def ag_rows(n_per_class: int, start: int = 0) -> str:
+    """Well-formed rows, classes 1..4 interleaved."""
+    return "".join(f'"{1 + i % 4}","title {start + i}","word{i % 7} body text {start + i}"\n'
+                   for i in range(4 * n_per_class))
+
+
+def write_ag(raw: Path, train: str, test: str) -> dict[str, Path]:
+    (raw / "ag_news").mkdir(parents=True, exist_ok=True)
+    files = {"train": raw / "ag_news" / "train.csv", "test": raw / "ag_news" / "test.csv"}
+    files["train"].write_text(train, encoding="utf-8")
+    files["test"].write_text(test, encoding="utf-8")
+    return files
+
+
+@pytest.fixture
+def ag_raw(tmp_path: Path) -> Path:
+    """data/raw with a synthetic AG News release: train = AG_HEAD + 80 rows, test = 20 rows."""
+    raw = tmp_path / "raw"
+    write_ag(raw, AG_HEAD + ag_rows(20), ag_rows(5, start=1000))
+    return raw
+
+
+def make_tar(path: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz holding `members` (name -> bytes) plus their parent directory entries."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        dirs = sorted({str(Path(n).parent) for n in members})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def imdb_members(n: int) -> dict[str, bytes]:
+    """n reviews per (split, label), in a scrambled archive order, plus members to ignore."""
+    members = {"aclImdb/README": b"readme", "aclImdb/imdb.vocab": b"the\nand\n",
+               "aclImdb/train/urls_pos.txt": b"http://x\n", "aclImdb/train/unsup/0_0.txt": b"unlabelled"}
+    for split in ("test", "train"):
+        for label, rating in (("pos", 9), ("neg", 2)):
+            for i in reversed(range(n)):
+                members[f"aclImdb/{split}/{label}/{i * 3}_{rating}.txt"] = (
+                    f"{split} {label} review {i}<br /><br />caf\u00e9 " + "w " * i).encode()
+    return members
+
+
+@pytest.fixture
+def imdb_raw(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    make_tar(raw / "imdb" / "aclImdb_v1.tar.gz", imdb_members(20))
+    return raw
+
+
+def params_with(**datasets: dict) -> dict:
+    """The repo's params.yaml with `datasets` replaced (still valid against the schema)."""
+    params = copy.deepcopy(load_params(REPO / "params.yaml"))
+    params["datasets"] = datasets
+    return params
+
+
+def ag_dataset(**split) -> dict:
+    return {"reader": "ag_news_csv", "files": {"train": "ag_news/train.csv", "test": "ag_news/test.csv"},
+            "classes": AG_CLASSES, "on_malformed": "drop",
+            "split": {"policy": "official", "val_fraction": 0.25, "seed": 3, **split}}
+
+
+def imdb_dataset(**split) -> dict:
+    return {"reader": "aclimdb", "files": {"archive": "imdb/aclImdb_v1.tar.gz"}, "classes": ["neg", "pos"],
+            "split": {"policy": "official", "val_fraction": 0.25, "seed": 3, **split}}
+
+
+def read_split(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(out / f"{name}.parquet")
+
+
+# --- AG News reader -----------------------------------------------------------------------
+
+
+def test_clean_text_turns_markers_and_entities_into_plain_text():
+    assert clean_text("A", "second\\team for the  #36;10 million") == "A second team for the $10 million"
+    assert clean_text("it#39;s", "&lt;b&gt; AT&amp;T &#39;x&#39; #151; \\\\next") == "it's <b> AT&T 'x' \u2014 next"
+    assert clean_text("rank #1; ok", "") == "rank #1; ok"  # no control characters from prose
+    assert clean_text(" ", "\\ ") == ""
+
+
+def test_ag_news_reader_drops_malformed_rows_with_warnings(ag_raw: Path, caplog):
+    files = {r: ag_raw / "ag_news" / f"{r}.csv" for r in ("train", "test")}
+    with caplog.at_level(logging.WARNING, logger="textclf"):
+        frame, problems = read_ag_news(files, AG_CLASSES, "drop")
+    assert problems == Counter(dict.fromkeys(AG_BAD, 1))
+    for reason, line in AG_BAD.items():
+        assert f"train.csv:{line}: malformed record ({reason})" in caplog.text
+    assert "dropped 4 malformed record(s)" in caplog.text
+
+    assert list(frame.columns) == ["id", "text", "label", "split"]
+    assert frame["id"].dtype == "int64" and frame["label"].dtype == "int64"
+    assert frame["id"].is_monotonic_increasing
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    assert len(train) == 3 + 80 and len(test) == 20
+    # ids = record index in the file (malformed records keep their numbers); test is offset.
+    assert train["id"].tolist()[:3] == [0, 1, 3]
+    assert train["id"].iloc[3] == AG_HEAD_RECORDS
+    assert test["id"].tolist() == [10_000_000 + i for i in range(20)]
+    assert set(frame["label"]) == {0, 1, 2, 3}
+    by_id = frame.set_index("id")
+    assert by_id.loc[0, "label"] == 2
+    assert by_id.loc[0, "text"] == ("Wall St. Bears Claw Back (Reuters) Reuters - Short-sellers, Wall Street's "
+                                    "dwindling band of ultra-cynics, are seeing green again: $10 million, "
+                                    "it's <b>up</b> AT&T.")
+    assert by_id.loc[1, "text"] == 'He said "no" first line second line third'
+    assert by_id.loc[3, "text"] == "Multi line title desc"
+    assert by_id.loc[10_000_000, "text"] == "title 1000 word0 body text 1000"
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_ROWS))
+def test_ag_news_reader_fail_names_file_line_and_reason(tmp_path: Path, reason: str):
+    files = write_ag(tmp_path, ag_rows(1) + MULTI_LINE + BAD_ROWS[reason] + ag_rows(1), ag_rows(1))
+    with pytest.raises(DataError, match=rf"train\.csv:7: malformed record \({reason}\)"):
+        read_ag_news(files, AG_CLASSES, "fail")
+
+
+def test_ag_news_csv_syntax_error_is_always_fatal(tmp_path: Path):
+    files = write_ag(tmp_path, ag_rows(1) + '"1","bad "quote" here","x"\n', ag_rows(1))
+    with pytest.raises(DataError, match=r"train\.csv:5: not valid CSV"):
+        read_ag_news(files, AG_CLASSES, "drop")
+
+
+def test_ag_news_invalid_utf8_is_counted(tmp_path: Path):
+    files = write_ag(tmp_path, "", ag_rows(1))
+    files["train"].write_bytes(ag_rows(1).encode() + b'"1","caf\xe9","x"\n')
+    frame, problems = read_ag_news(files, AG_CLASSES, "drop")
+    assert problems == Counter(bad_encoding=1) and len(frame) == 8
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ag_news" / "test.csv").is_file(), reason="no local data mirror")
+def test_real_ag_news_test_csv():
+    path = SHARED_DATA / "ag_news" / "test.csv"
+    ids, texts, labels = agnews.read_file(path, agnews.ROLE_OFFSETS["test"], 4, Malformed("fail"))
+    assert len(ids) == 7600 and ids[1] == 10_000_001
+    assert Counter(labels) == dict.fromkeys(range(4), 1900)
+    assert "second team of rocketeers" in texts[1] and "$10 million" in texts[1]
+    assert "\\" not in texts[1] and "#36;" not in texts[1]
+
+
+# --- aclImdb reader -----------------------------------------------------------------------
+
+
+def test_aclimdb_reader_streams_labelled_reviews_only(imdb_raw: Path):
+    frame, problems = read_aclimdb({"archive": imdb_raw / "imdb" / "aclImdb_v1.tar.gz"}, ["neg", "pos"], "drop")
+    assert problems == Counter()
+    assert len(frame) == 80 and frame["id"].is_monotonic_increasing
+    assert frame.groupby(["split", "label"]).size().tolist() == [20] * 4
+    assert not frame["text"].str.contains("unlabelled|readme").any()
+    row = frame.set_index("id").loc[review_id("test", 1, 6)]  # aclImdb/test/pos/6_9.txt
+    assert review_id("test", 1, 6) == 11_000_006
+    assert (row["split"], row["label"]) == ("test", 1)
+    assert row["text"] == "test pos review 2<br /><br />caf\u00e9 w w "
+    # Order = (split, label, numeric file id): train/neg/0, 3, 6, ...
+    assert frame["id"].tolist()[:3] == [0, 3, 6]
+
+
+def test_aclimdb_reader_malformed_members(tmp_path: Path, caplog):
+    members = imdb_members(3) | {"aclImdb/train/neg/notes.txt": b"x", "aclImdb/test/pos/999_8.txt": b"\xff\xfe",
+                                 "aclImdb/test/neg/998_2.txt": b"  \n"}
+    archive = make_tar(tmp_path / "a.tar.gz", members)
+    with caplog.at_level(logging.WARNING, logger="textclf"):
+        frame, problems = read_aclimdb({"archive": archive}, ["neg", "pos"], "drop")
+    assert problems == Counter(bad_file_name=1, bad_encoding=1, empty_text=1)
+    assert len(frame) == 12 and "aclImdb/test/pos/999_8.txt: malformed record (bad_encoding)" in caplog.text
+    with pytest.raises(DataError, match=r"a\.tar\.gz:aclImdb/\w+/\w+/\S+: malformed record"):
+        read_aclimdb({"archive": archive}, ["neg", "pos"], "fail")
+
+
+def test_aclimdb_reader_rejects_a_truncated_archive(imdb_raw: Path, tmp_path: Path):
+    data = (imdb_raw / "imdb" / "aclImdb_v1.tar.gz").read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    for size in range(len(data) // 4, len(data), len(data) // 8):  # cuts inside and between members
+        cut.write_bytes(data[:size])
+        with pytest.raises(DataError, match=r"cut\.tar\.gz: not a readable \.tar\.gz"):
+            read_aclimdb({"archive": cut}, ["neg", "pos"], "drop")
+    cut.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="not a readable"):
+        read_aclimdb({"archive": cut}, ["neg", "pos"], "drop")
+
+
+# --- splits and outputs --------------------------------------------------------------------
+
+
+def test_prepare_official_split_outputs_and_stats(ag_raw: Path, tmp_path: Path):
+    out = tmp_path / "prepared" / "ag"
+    stats = prepare_dataset(params_with(ag=ag_dataset()), "ag", ag_raw, out)
+    splits = {name: read_split(out, name) for name in ("train", "val", "test")}
+    schema = pq.read_schema(out / "train.parquet")
+    assert [(f.name, f.type) for f in schema] == [("id", pa.int64()), ("text", pa.string()), ("label", pa.int64())]
+    # official: test = test.csv; val = stratified 25 % of train.csv's 83 good rows.
+    assert splits["test"]["id"].min() == 10_000_000 and len(splits["test"]) == 20
+    assert len(splits["val"]) == 21 and len(splits["train"]) == 62
+    assert set(splits["val"]["label"].value_counts()) == {5, 6}  # stratified: ~25 % of 20-21 per class
+    assert splits["train"]["id"].max() < 10_000_000
+    assert not set(splits["train"]["id"]) & set(splits["val"]["id"])
+    for part in splits.values():
+        assert part["id"].is_monotonic_increasing
+
+    on_disk = json.loads((out / "stats.json").read_text())
+    assert on_disk == stats
+    assert stats["classes"] == AG_CLASSES
+    assert stats["rows"] == {"train": 62, "val": 21, "test": 20}
+    assert stats["rows_per_class"]["test"] == dict.fromkeys(AG_CLASSES, 5)
+    assert sum(stats["rows_per_class"]["val"].values()) == 21
+    assert stats["malformed"] == dict.fromkeys(AG_BAD, 1)
+    assert stats["split"] == "official" and stats["split_params"]["seed"] == 3
+    assert stats["token_length_quantiles"]["test"] == {"p50": 6.0, "p90": 6.0, "p99": 6.0, "max": 6}
+
+
+def test_same_seed_gives_byte_identical_outputs(imdb_raw: Path, tmp_path: Path):
+    params = params_with(d=imdb_dataset())
+    first, second = tmp_path / "a", tmp_path / "b"
+    prepare_dataset(params, "d", imdb_raw, first)
+    prepare_dataset(params, "d", imdb_raw, second)
+    for name in ("train.parquet", "val.parquet", "test.parquet", "stats.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    other = tmp_path / "c"
+    prepare_dataset(params_with(d=imdb_dataset(seed=4)), "d", imdb_raw, other)
+    assert read_split(other, "val")["id"].tolist() != read_split(first, "val")["id"].tolist()
+
+
+def test_resplit_pools_and_carves_stratified_test_then_val(imdb_raw: Path, tmp_path: Path):
+    params = params_with(d=imdb_dataset(policy="resplit", test_fraction=0.25, val_fraction=0.125))
+    stats = prepare_dataset(params, "d", imdb_raw, tmp_path / "out")
+    assert stats["rows"] == {"train": 52, "val": 8, "test": 20}  # 80 -> 20 test; 60 -> 8 val
+    assert stats["rows_per_class"]["test"] == {"neg": 10, "pos": 10}
+    assert stats["rows_per_class"]["val"] == {"neg": 4, "pos": 4}
+    test_ids = read_split(tmp_path / "out", "test")["id"]
+    assert (test_ids < 10_000_000).any() and (test_ids >= 10_000_000).any()  # pooled
+
+
+def test_empty_split_and_missing_class_are_errors(tmp_path: Path):
+    params = params_with(ag=ag_dataset())
+    write_ag(tmp_path / "r1", ag_rows(4), '"9","a","b"\n')  # test.csv: only a dropped row
+    with pytest.raises(DataError, match="split 'test' is empty"):
+        prepare_dataset(params, "ag", tmp_path / "r1", tmp_path / "o1")
+    write_ag(tmp_path / "r2", ag_rows(4), '"1","a","b"\n"2","c","d"\n')
+    with pytest.raises(DataError, match=r"split 'test' has no rows of class\(es\) \['Business', 'Sci/Tech'\]"):
+        prepare_dataset(params, "ag", tmp_path / "r2", tmp_path / "o2")
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+
+
+def test_too_few_rows_to_stratify_is_a_data_error():
+    frame = pd.DataFrame({"id": [1, 2, 3], "text": ["a", "b", "c"], "label": [0, 1, 1], "split": ["train"] * 3})
+    with pytest.raises(DataError, match="cannot carve the validation split"):
+        split_frame(frame, {"policy": "official", "val_fraction": 0.5, "seed": 0})
+
+
+def test_missing_raw_file_names_path_and_remedy(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"imdb/aclImdb_v1\.tar\.gz.*download.*TEXTCLF_MIRROR"):
+        prepare_dataset(params_with(d=imdb_dataset()), "d", tmp_path / "raw", tmp_path / "out")
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("prepare_script", REPO / "workflow" / "scripts" / "prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_params(tmp_path: Path, **datasets: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params_with(**datasets), sort_keys=False))
+    return path
+
+
+def test_cli_prepares_and_prints_summary(imdb_raw: Path, tmp_path: Path, capsys):
+    params = write_params(tmp_path, imdb=imdb_dataset())
+    out = tmp_path / "prepared" / "imdb"
+    load_script().main(["--params", str(params), "--dataset", "imdb", "--raw", str(imdb_raw), "--out", str(out)])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("prepared imdb: 30 train / 10 val / 40 test rows, 0 malformed dropped, ")
+    assert sorted(p.name for p in out.iterdir()) == ["stats.json", "test.parquet", "train.parquet", "val.parquet"]
+
+
+def test_cli_unknown_dataset_lists_allowed_names(tmp_path: Path, capsys):
+    params = write_params(tmp_path, imdb=imdb_dataset())
+    with pytest.raises(ParamsError, match=r"unknown dataset 'nope'; allowed: \['imdb'\]"):
+        load_script().main(["--params", str(params), "--dataset", "nope", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(load_script().main, ["--params", str(params), "--dataset", "nope", "--out", str(tmp_path / "o")])
+    assert exit_info.value.code == 2
+    assert "error (ParamsError): unknown dataset 'nope'" in capsys.readouterr().err
