@@ -105,3 +105,38 @@ def test_shipped_studies_expand():
     variants = resolve_variants(real_params(), "all")
     assert variants, "params.yaml defines no variant"
     assert len({v["id"] for v in variants}) == len(variants)
+
+
+def test_variant_level_grid_sweeps_only_that_variant():
+    variants = {
+        "opt": {"grid": [{"name": "", "values": {"sgd": {"training": {"optimizer": {"name": "sgd"}}},
+                                                 "adam": {}}}]},
+        "hid": {"grid": [{"name": "h", "key": "model.hidden", "values": [10, 20]}]},
+        "plain": {"model": {"cell": "gru"}},
+    }
+    params = with_studies(real_params(), {"s": _study(variants=variants)})
+    resolved = {v["name"]: v for v in resolve_variants(params)}
+    assert list(resolved) == ["opt-sgd", "opt-adam", "hid-h10", "hid-h20", "plain"]
+    assert resolved["opt-sgd"]["training"]["optimizer"]["name"] == "sgd"
+    assert resolved["hid-h20"]["model"]["hidden"] == 20
+    assert resolved["plain"]["model"]["hidden"] == 32  # study `set` still applies
+
+
+def test_every_reference_names_a_variant_of_its_study():
+    params = real_params()
+    names = {}
+    for v in resolve_variants(params, "all"):
+        names.setdefault(v["study"], set()).update({v["name"], f"{v['dataset']}/{v['name']}"})
+    for study, spec in params["studies"].items():
+        unknown = set(spec.get("reference", {})) - names[study]
+        assert not unknown, f"studies.{study}.reference names no variant: {sorted(unknown)}"
+
+
+def test_reference_studies_have_expected_sizes():
+    counts = {}
+    for v in resolve_variants(real_params(), "all"):
+        counts[v["study"]] = counts.get(v["study"], 0) + 1
+    assert counts["cells_agnews"] == 6 * 2 * 3 * 2
+    assert counts["cells_imdb"] == 6 * 2 * 2
+    assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 3
+    assert counts["baselines"] == 4

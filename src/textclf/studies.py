@@ -5,8 +5,10 @@ the train script and the report all call `resolve_variants`.
 
 A variant's settings are layered, later wins:
     models[<preset>] + training  ←  study.set  ←  study.variants[<name>]  ←  one grid point
-Its id is ``<dataset>/<study>/<name>`` and its results live in ``results/<id>/``. Grid points
-append ``-<axis><value>`` (scalar axes) or ``-<key>`` (named override sets) to the name.
+Grid axes come from the variant's own `grid` (a sweep of that variant only) and then from the
+study's `grid` (applied to every variant). Its id is ``<dataset>/<study>/<name>`` and its
+results live in ``results/<id>/``. Grid points append ``-<axis><value>`` (scalar axes) or
+``-<key>`` (named override sets) to the name.
 """
 
 from __future__ import annotations
@@ -70,23 +72,26 @@ def _expand(study_name: str, study: Mapping[str, Any]) -> list[tuple[str, dict[s
         base_keys.append(f"studies.{study_name}.set")
     if study.get("grid"):
         base_keys.append(f"studies.{study_name}.grid")
-    axes = [_axis_points(study_name, i, axis) for i, axis in enumerate(study.get("grid", []))]
+    study_axes = [_axis_points(f"studies.{study_name}.grid[{i}]", axis)
+                  for i, axis in enumerate(study.get("grid", []))]
     out = []
     for vname, voverrides in study["variants"].items():
-        keys = [*base_keys, f"studies.{study_name}.variants.{vname}"]
+        where = f"studies.{study_name}.variants.{vname}"
+        keys = [*base_keys, where]
+        own = dict(voverrides)
+        axes = [_axis_points(f"{where}.grid[{i}]", axis) for i, axis in enumerate(own.pop("grid", []))]
+        axes += study_axes
         for combo in itertools.product(*axes) if axes else [()]:
-            name = "-".join([vname, *(suffix for suffix, _ in combo)])
-            merged = dict(study.get("set", {}))
-            merged = deep_merge(merged, voverrides)
+            name = "-".join([vname, *(suffix for suffix, _ in combo if suffix)])
+            merged = deep_merge(study.get("set", {}), own)
             for _, point in combo:
                 merged = deep_merge(merged, point)
             out.append((name, merged, keys))
     return out
 
 
-def _axis_points(study_name: str, index: int, axis: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _axis_points(where: str, axis: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name suffix, overrides) for each value of one grid axis."""
-    where = f"studies.{study_name}.grid[{index}]"
     values = axis["values"]
     if isinstance(values, Mapping):
         if "key" in axis:
