@@ -184,8 +184,8 @@ def test_vocab_train_only_vs_train_plus_test():
     train_only = build_vocab(splits, vcfg())
     assert train_only.itos[2:] == ["a", "b"]
     leaky = build_vocab(splits, vcfg(source="train+test"))
-    assert leaky.itos[2:] == ["a", "t", "b"]
-    assert leaky.counts == [0, 0, 2, 0, 1]  # counts stay train frequencies
+    assert leaky.itos[2:] == ["a", "t", "b", "v"]  # every labelled split counts, val included
+    assert leaky.counts == [0, 0, 2, 0, 1, 0]  # counts stay train frequencies
     assert train_only.stats["coverage"] == {"train": 1.0, "val": 0.5, "test": pytest.approx(1 / 3)}
     assert leaky.stats["oov_rate"]["test"] == 0.0
     with pytest.raises(DataError, match="test"):

@@ -24,7 +24,9 @@ from textclf.text.tokenize import SPLITS, iter_tokenize, read_split, resolve_tok
 PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
 PAD_INDEX, UNK_INDEX = 0, 1
-SOURCES = {"train": ("train",), "train+test": ("train", "test")}
+# "train+test" is every labelled split: the reference had no validation split, so ours (carved
+# out of its training data) counts too.
+SOURCES = {"train": ("train",), "train+test": ("train", "val", "test")}
 VOCAB_KEYS = ("tokenizer", "min_freq", "max_size", "source")  # what decides the itos list
 VOCAB_DEFAULTS = {"max_size": None, "source": "train", "oov": "unk"}
 
