@@ -235,7 +235,7 @@ class Plan:
         deps = list(prepared)
         if variant["model"]["type"] == "rnn":
             vfile, enc = self._add_vocab(dataset, variant["vocab"])
-            cmd += ["--encoded", enc]
+            cmd += ["--encoded", enc, "--vocab-file", vfile]
             deps += [vfile, enc]
             emb = embedding_name(variant)
             if emb:

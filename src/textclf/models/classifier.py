@@ -148,6 +148,16 @@ class RNNClassifier(nn.Module):
             # Reference flaw, on purpose: no packing, read the (usually padded) position T-1.
             outputs, _ = self.encoder(x)
             return outputs[:, -1]
+        if self.num_directions == 1 and not isinstance(self.encoder, ScratchGRU):
+            # A forward-only RNN's output at t depends on tokens 0..t only, so on a right-padded
+            # batch every position before a sequence's length equals the packed result. The
+            # padded run is exact and, on CPU, 2-3x faster than packing (whose backward pass
+            # re-zeroes the whole batch at every step); padding after the end is masked below.
+            outputs, _ = self.encoder(x)
+            if self.pool is None:
+                rows = torch.arange(outputs.shape[0], device=outputs.device)
+                return outputs[rows, lengths.to(outputs.device) - 1]
+            return self.pool(outputs, length_mask(lengths.to(ids.device), total))
         outputs, h_n = self._encode(x, lengths, need_outputs=self.pool is not None)
         if self.pool is None:
             return last_hidden(h_n, self.num_directions)

@@ -1,0 +1,116 @@
+"""Where and how the computation runs: device choice, mixed precision, seeding.
+
+Kept apart from the loop so the same choices (and the same reproducibility guarantees) apply
+to training, evaluation and the throughput benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.deterministic
+
+from textclf.config import ParamsError
+
+DEVICE_ENV = "TEXTCLF_DEVICE"
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    """auto → cuda, then mps, then cpu. The TEXTCLF_DEVICE environment variable wins over
+    params, so one machine can run the same pipeline on another device without editing it."""
+    requested = os.environ.get(DEVICE_ENV) or requested
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if requested not in available:
+        raise ParamsError(f"training.device: {requested!r} is not allowed; allowed: auto, cpu, cuda, mps")
+    if not available[requested]:
+        raise ParamsError(f"training.device: {requested!r} was requested (params or {DEVICE_ENV}) but is not available")
+    return torch.device(requested)
+
+
+@dataclass
+class Precision:
+    """Autocast settings for one run: on CUDA with amp, bf16 where supported, else fp16 with
+    a gradient scaler; everywhere else full float32."""
+
+    dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+    device_type: str
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    @property
+    def name(self) -> str:
+        return "float32" if self.dtype is None else str(self.dtype).removeprefix("torch.")
+
+
+def make_precision(device: torch.device, amp: bool) -> Precision:
+    if not amp or device.type != "cuda":
+        return Precision(None, None, device.type)
+    if torch.cuda.is_bf16_supported():
+        return Precision(torch.bfloat16, None, "cuda")
+    return Precision(torch.float16, torch.amp.GradScaler("cuda"), "cuda")
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed python, numpy and torch; ask torch for deterministic kernels (warn-only, since a few
+    CUDA kernels have no deterministic version).
+
+    torch's deterministic mode also fills every new tensor with NaN (a debugging aid against
+    reading uninitialised memory); that fill more than doubled a CPU LSTM epoch and changes no
+    result of correct code, so it is switched off.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.backends.cudnn.benchmark = False
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state a checkpoint needs so a resumed run continues the same random stream."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def to_device(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Tensor mover: a no-op on CPU, a non-blocking copy elsewhere."""
+    if device.type == "cpu":
+        return lambda t: t
+    return lambda t: t.to(device, non_blocking=True)

@@ -1,0 +1,112 @@
+"""One training epoch and one evaluation pass; no file I/O, no policy (the trainer decides).
+
+Losses and accuracy are accumulated on the device and read back once per epoch (and every
+few batches for the progress bar), so the loop does not synchronise with the GPU each step.
+Lengths stay on the CPU: packing needs them there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from textclf.training.batching import EncodedSplit, collate, eval_batches
+from textclf.training.device import Precision, to_device
+from textclf.training.optim import Optimization
+
+BAR_EVERY = 20
+"""Refresh the progress bar's loss/acc every this many batches."""
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+    seconds: float
+    tokens: int  # real tokens seen (after truncation, without padding)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def train_epoch(
+    model: nn.Module,
+    split: EncodedSplit,
+    batches: list[np.ndarray],
+    optim: Optimization,
+    *,
+    max_len: int,
+    fixed: bool,
+    device: torch.device,
+    precision: Precision,
+    clip_grad_norm: float | None = None,
+    desc: str = "train",
+) -> EpochStats:
+    """One pass over `batches` (row indices into `split`), updating the model."""
+    model.train()
+    move = to_device(device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = tokens = 0
+    start = time.perf_counter()
+    bar = tqdm(batches, desc=desc, disable=None, leave=False, unit="batch")
+    for step, index in enumerate(bar, 1):
+        batch = collate(split, index, max_len, fixed)
+        ids, labels = move(batch.ids), move(batch.labels)
+        optim.zero_grad()
+        with precision.autocast():
+            logits = model(ids, batch.lengths)
+        loss = F.cross_entropy(logits.float(), labels)
+        optim.step(loss, scaler=precision.scaler, clip_grad_norm=clip_grad_norm)
+        loss_sum += loss.detach() * len(index)
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        seen += len(index)
+        tokens += batch.tokens
+        if step % BAR_EVERY == 0 or step == len(batches):
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    return EpochStats(
+        loss=loss_sum.item() / max(seen, 1),
+        accuracy=correct.item() / max(seen, 1),
+        seconds=seconds,
+        tokens=tokens,
+    )
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module,
+    split: EncodedSplit,
+    *,
+    batch_size: int,
+    max_len: int,
+    fixed: bool,
+    device: torch.device,
+    precision: Precision,
+    desc: str = "eval",
+) -> np.ndarray:
+    """Class probabilities [N, K] in the split's row order (batches run sorted by length)."""
+    model.eval()
+    move = to_device(device)
+    chunks: list[tuple[np.ndarray, torch.Tensor]] = []
+    bar = tqdm(eval_batches(split.lengths, batch_size), desc=desc, disable=None, leave=False, unit="batch")
+    for index in bar:
+        batch = collate(split, index, max_len, fixed)
+        with precision.autocast():
+            logits = model(move(batch.ids), batch.lengths)
+        chunks.append((index, torch.softmax(logits.float(), dim=1).cpu()))
+    if not chunks:
+        return np.zeros((0, 0), dtype=np.float32)
+    probs = np.empty((len(split), chunks[0][1].shape[1]), dtype=np.float32)
+    for index, p in chunks:
+        probs[index] = p.numpy()
+    return probs

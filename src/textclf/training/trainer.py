@@ -1,0 +1,366 @@
+"""Train one neural variant end to end: check, load, train with resume, evaluate, write results.
+
+Policy lives here (quick mode, early stopping, which epoch is reported, checkpoints); the
+mechanics live in batching / optim / loop / device, the results format in textclf.metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import torch
+
+from textclf.atomic import atomic_path
+from textclf.config import ParamsError, _describe, load_schema
+from textclf.errors import DataError
+from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
+from textclf.models import build_model, count_trainable_parameters, validate_model_config
+from textclf.text.vocab import load_vocab
+from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded, stratified_indices
+from textclf.training.device import (
+    make_precision,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from textclf.training.loop import predict_proba, train_epoch
+from textclf.training.optim import build_optimization, sparse_embedding_choice
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+CHECKPOINT = "checkpoint.pt"
+EpochHook = Callable[[int, Mapping[str, Any]], None]
+
+
+# ---------------------------------------------------------------- checks (before any work)
+
+
+def _schema_problems(obj: Any, section: str) -> list[str]:
+    """Problems of variant[section] against the params schema's definition of that section."""
+    schema = load_schema()
+    sub = schema["properties"]["training"] if section == "training" else schema["$defs"][section]
+    validator = jsonschema.Draft202012Validator({**sub, "$defs": schema["$defs"]})
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{section}.{_describe(e)}".replace(".<top level>", "") for e in errors]
+
+
+def check_variant(variant: Mapping[str, Any], *, embedding_path: str | Path | None = None) -> None:
+    """Raise ParamsError naming the variant id and the key for any bad setting, before any
+    data is read: schema types/enums, the model preset, the embedding file and its width."""
+    vid = variant.get("id", "<variant>")
+    problems = _schema_problems(variant.get("model"), "model") + _schema_problems(variant.get("training"), "training")
+    if problems:
+        raise ParamsError(f"{vid}: " + "; ".join(problems))
+    model = variant["model"]
+    if model["type"] != "rnn":
+        return
+    validate_model_config(model, where=vid)
+    source, dim = model["embedding"]["source"], model["embedding"]["dim"]
+    if source == "random":
+        if embedding_path is not None:
+            raise ParamsError(f"{vid}: model.embedding.source is 'random' but an embedding file was given ({embedding_path})")
+        return
+    if embedding_path is None:
+        raise ParamsError(f"{vid}: model.embedding.source is {source!r} but no embedding matrix was given (--embedding)")
+    if not Path(embedding_path).is_file():
+        raise ParamsError(f"{vid}: model.embedding.source is {source!r} but the embedding matrix {embedding_path} does not exist")
+    shape = np.load(embedding_path, mmap_mode="r").shape
+    if len(shape) != 2 or shape[1] != dim:
+        raise ParamsError(f"{vid}: model.embedding.dim is {dim} but the {source!r} matrix {embedding_path} has shape {shape}")
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class RunData:
+    train: EncodedSplit
+    val: EncodedSplit
+    test: EncodedSplit
+    classes: list[str]
+    vocab_size: int
+    vocab_sha256: str | None
+
+    def split(self, name: str) -> EncodedSplit:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def read_classes(prepared_dir: str | Path) -> list[str]:
+    """Class names in label order, from the prepare stage's stats.json."""
+    path = Path(prepared_dir) / "stats.json"
+    if not path.is_file():
+        raise DataError(f"{path} not found (run the prepare stage first)")
+    classes = json.loads(path.read_text(encoding="utf-8")).get("classes")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise DataError(f"{path}: 'classes' must list at least two class names, got {classes!r}")
+    return [str(c) for c in classes]
+
+
+def quick_sample(variant: Mapping[str, Any], split: str, labels: np.ndarray) -> np.ndarray | None:
+    """Row indices to keep in quick mode (seeded, stratified), or None to keep everything."""
+    quick = variant.get("quick")
+    if not quick:
+        return None
+    rows = quick["train_rows"] if split == "train" else quick["eval_rows"]
+    return stratified_indices(labels, rows, variant["training"]["seed"])
+
+
+def epochs_to_run(variant: Mapping[str, Any]) -> int:
+    epochs = variant["training"]["epochs"]
+    return min(epochs, variant["quick"]["epochs"]) if variant.get("quick") else epochs
+
+
+def _vocab_facts(vocab_file: str | Path | None, embedding: np.ndarray | None,
+                 splits: list[EncodedSplit]) -> tuple[int, str | None]:
+    """(vocab size, sha256 or None). Size: the vocab file, else the embedding matrix rows,
+    else the largest id seen + 1 (with a warning). The sha256 recorded by the encode stage
+    must agree with the vocab file's."""
+    encoded_sha = next((s.vocab_sha256 for s in splits if s.vocab_sha256), None)
+    if vocab_file is not None:
+        vocab = load_vocab(vocab_file)
+        if encoded_sha and encoded_sha != vocab.sha256:
+            raise DataError(f"the encoded splits were built with another vocabulary than {vocab_file} "
+                            "(sha256 differs): rerun the encode stage")
+        return len(vocab), vocab.sha256
+    if embedding is not None:
+        return int(embedding.shape[0]), encoded_sha
+    size = max((int(s.values.max()) + 1 for s in splits if len(s.values)), default=2)
+    log.warning("no vocab file given: embedding table sized from the largest token id (%d rows)", size)
+    return max(size, 2), encoded_sha
+
+
+def load_run_data(
+    variant: Mapping[str, Any],
+    *,
+    prepared_dir: str | Path,
+    encoded_dir: str | Path,
+    vocab_file: str | Path | None = None,
+    embedding: np.ndarray | None = None,
+) -> RunData:
+    """Encoded splits (quick-mode sampled), class names and vocabulary size, checked."""
+    classes = read_classes(prepared_dir)
+    splits = []
+    for name in SPLITS:
+        split = load_encoded(Path(encoded_dir) / f"{name}.parquet")
+        if split.empty_rows:
+            log.warning("%s: %d %s rows had no tokens; each was given a single <unk>", variant["id"], split.empty_rows, name)
+        keep = quick_sample(variant, name, split.labels)
+        if keep is not None:
+            split = split.take(keep)  # empty_rows still counts the whole split
+        bad = (split.labels < 0) | (split.labels >= len(classes))
+        if bad.any():
+            raise DataError(f"{encoded_dir}/{name}.parquet: labels outside 0..{len(classes) - 1} (stats.json lists {len(classes)} classes)")
+        splits.append(split)
+    vocab_size, sha = _vocab_facts(vocab_file, embedding, splits)
+    for name, split in zip(SPLITS, splits, strict=True):
+        if len(split.values) and int(split.values.max()) >= vocab_size:
+            raise DataError(f"{encoded_dir}/{name}.parquet: token id {int(split.values.max())} ≥ vocabulary size {vocab_size} (encoded with another vocab?)")
+    data = RunData(*splits, classes=classes, vocab_size=vocab_size, vocab_sha256=sha)
+    if len(data.train) == 0:
+        raise DataError(f"{variant['id']}: the train split is empty ({encoded_dir}/train.parquet)")
+    if len(data.test) == 0:
+        raise DataError(f"{variant['id']}: the test split is empty ({encoded_dir}/test.parquet)")
+    if len(data.split(variant["training"]["eval_split"])) == 0:
+        raise DataError(f"{variant['id']}: training.eval_split is {variant['training']['eval_split']!r} but that split is empty")
+    return data
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _fingerprint(variant: Mapping[str, Any], data: RunData) -> str:
+    """What a checkpoint must match to be resumed: the variant's settings and the data sizes."""
+    keys = ("id", "vocab", "model", "training", "quick")
+    facts = {k: variant.get(k) for k in keys}
+    facts["data"] = [len(data.train), len(data.val), len(data.test), data.vocab_size, data.vocab_sha256]
+    return json.dumps(facts, sort_keys=True, default=str)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a damaged checkpoint only costs the epochs it saved
+        log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s: it was written for other settings or data", path)
+        return None
+    return state
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass
+class Progress:
+    """Everything that changes from epoch to epoch (and is checkpointed)."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] | None = None
+    best_epoch: int = 0
+    best_accuracy: float = -1.0
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+    def __post_init__(self) -> None:
+        self.history = self.history or []
+
+
+def _resume(path: Path, fingerprint: str, model: torch.nn.Module, optim, precision) -> Progress | None:
+    """Load a matching checkpoint into model/optimizer/scaler/RNGs; its Progress, or None."""
+    saved = _load_checkpoint(path, fingerprint)
+    if saved is None:
+        return None
+    model.load_state_dict(saved["model"])
+    optim.load_state_dict(saved["optim"])
+    if precision.scaler is not None and saved.get("scaler"):
+        precision.scaler.load_state_dict(saved["scaler"])
+    set_rng_state(saved["rng"])
+    return Progress(**saved["progress"])
+
+
+def _fit(variant, data: RunData, model, optim, precision, device, progress: Progress, *,
+         ckpt_path: Path, fingerprint: str, on_epoch_end: EpochHook | None) -> None:
+    """The epoch loop: train, evaluate on eval_split, track the best epoch, early-stop,
+    checkpoint after every epoch."""
+    vid, cfg = variant["id"], variant["training"]
+    epochs, patience, eval_split = epochs_to_run(variant), cfg["early_stopping_patience"], cfg["eval_split"]
+    fixed = cfg["padding"] == "fixed"
+    while progress.epoch < epochs and not progress.stopped_early:
+        epoch = progress.epoch + 1
+        batches = epoch_batches(data.train, cfg["batch_size"], seed=cfg["seed"], epoch=epoch, padding=cfg["padding"])
+        stats = train_epoch(model, data.train, batches, optim, max_len=cfg["max_len"], fixed=fixed, device=device,
+                            precision=precision, clip_grad_norm=cfg["clip_grad_norm"], desc=f"epoch {epoch}/{epochs}")
+        held_out = data.split(eval_split)
+        ev = classification_metrics(held_out.labels, predict_proba(
+            model, held_out, batch_size=cfg["batch_size"], max_len=cfg["max_len"], fixed=fixed, device=device,
+            precision=precision, desc=f"eval {eval_split}"))
+        row = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy, "val_loss": ev["loss"],
+               "val_acc": ev["accuracy"], "seconds": stats.seconds, "tokens_per_s": stats.tokens_per_s, "lr": optim.lr}
+        progress.history.append(row)
+        progress.epoch = epoch
+        if ev["accuracy"] > progress.best_accuracy:
+            progress.best_epoch, progress.best_accuracy, progress.bad_epochs = epoch, ev["accuracy"], 0
+            if cfg["report_epoch"] == "best":
+                progress.best_state = _cpu_state(model)
+        else:
+            progress.bad_epochs += 1
+        progress.stopped_early = bool(patience) and progress.bad_epochs >= patience and epoch < epochs
+        log.info("%s epoch %d/%d: train loss %.4f acc %.4f | %s loss %.4f acc %.4f | %.1fs, %.0f tok/s",
+                 vid, epoch, epochs, stats.loss, stats.accuracy, eval_split, ev["loss"], ev["accuracy"],
+                 stats.seconds, stats.tokens_per_s)
+        _save_checkpoint(ckpt_path, {
+            "fingerprint": fingerprint, "model": _cpu_state(model), "optim": optim.state_dict(),
+            "scaler": precision.scaler.state_dict() if precision.scaler else None,
+            "rng": rng_state(), "progress": vars(progress),
+        })
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+    if progress.stopped_early:
+        log.info("%s: early stopping after epoch %d (best %s accuracy %.4f at epoch %d)",
+                 vid, progress.epoch, eval_split, progress.best_accuracy, progress.best_epoch)
+
+
+def train_variant(
+    variant: Mapping[str, Any],
+    *,
+    prepared_dir: str | Path,
+    encoded_dir: str | Path,
+    out_dir: str | Path,
+    embedding_path: str | Path | None = None,
+    vocab_file: str | Path | None = None,
+    on_epoch_end: EpochHook | None = None,
+) -> dict[str, Any]:
+    """Train an rnn variant and write model.pt, history.csv, metrics.json, predictions.parquet.
+
+    Resumes from out_dir/checkpoint.pt when it matches this variant and data. `on_epoch_end`
+    (epoch, history row) is called after each epoch's checkpoint is written (tests use it to
+    interrupt a run). Returns the metrics.json document.
+    """
+    check_variant(variant, embedding_path=embedding_path)
+    vid, model_cfg, cfg = variant["id"], variant["model"], variant["training"]
+    device = resolve_device(cfg["device"])
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT
+
+    embedding = np.load(embedding_path) if embedding_path is not None else None
+    data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir,
+                         vocab_file=vocab_file, embedding=embedding)
+    seed_everything(cfg["seed"])
+    sparse, sparse_why = sparse_embedding_choice(model_cfg, cfg, data.vocab_size, device)
+    model = build_model(model_cfg, vocab_size=data.vocab_size, num_classes=len(data.classes),
+                        embedding_matrix=embedding, sparse=sparse, where=vid).to(device)
+    optim = build_optimization(model, cfg)
+    precision = make_precision(device, cfg["amp"])
+    log.info("%s: %d train / %d val / %d test rows, vocab %d, device %s (%s), sparse embeddings %s",
+             vid, len(data.train), len(data.val), len(data.test), data.vocab_size, device, precision.name, sparse_why)
+
+    fingerprint = _fingerprint(variant, data)
+    progress = _resume(ckpt_path, fingerprint, model, optim, precision)
+    resumed_from = progress.epoch if progress else None
+    if progress:
+        log.info("%s: resuming after epoch %d from %s", vid, progress.epoch, ckpt_path)
+    progress = progress or Progress()
+    _fit(variant, data, model, optim, precision, device, progress, ckpt_path=ckpt_path,
+         fingerprint=fingerprint, on_epoch_end=on_epoch_end)
+
+    reported_epoch = progress.epoch
+    if cfg["report_epoch"] == "best" and progress.best_state is not None:
+        model.load_state_dict(progress.best_state)
+        reported_epoch = progress.best_epoch
+    eval_kw = {"batch_size": cfg["batch_size"], "max_len": cfg["max_len"], "fixed": cfg["padding"] == "fixed",
+               "device": device, "precision": precision}
+    test_probs = predict_proba(model, data.test, desc="eval test", **eval_kw)
+    test = classification_metrics(data.test.labels, test_probs)
+    val = classification_metrics(data.val.labels, predict_proba(model, data.val, desc="eval val", **eval_kw))
+    metrics = run_summary(
+        test=test, val=val, history=progress.history, train_labels=data.train.labels, classes=data.classes,
+        trainable_params=count_trainable_parameters(model), best_epoch=progress.best_epoch,
+        variant=vid, model_type="rnn", reported_epoch=reported_epoch, eval_split=cfg["eval_split"],
+        report_epoch=cfg["report_epoch"], early_stopped=progress.stopped_early, device=str(device),
+        precision=precision.name, sparse_embeddings=sparse_why, quick=bool(variant.get("quick")),
+        empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
+        vocab_size=data.vocab_size,
+    )
+    _write_model(out_dir / "model.pt", model, variant, data, sparse, reported_epoch)
+    write_results(out_dir, metrics=metrics, history=progress.history,
+                  predictions=predictions_frame(data.test.row_ids, data.test.labels, test_probs))
+    ckpt_path.unlink(missing_ok=True)
+    return metrics
+
+
+def _write_model(path: Path, model: torch.nn.Module, variant: Mapping[str, Any], data: RunData,
+                 sparse: bool, epoch: int) -> None:
+    """model.pt: the reported weights plus what is needed to rebuild and trust them."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save({
+            "state_dict": _cpu_state(model),
+            "variant": copy.deepcopy(dict(variant)),
+            "vocab_size": data.vocab_size,
+            "vocab_sha256": data.vocab_sha256,
+            "classes": data.classes,
+            "sparse_embeddings": sparse,
+            "epoch": epoch,
+        }, tmp)
