@@ -71,18 +71,18 @@ def collect(params: Mapping[str, Any], variants: Sequence[Mapping[str, Any]], re
 
 
 def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    test = metrics.get("test", metrics)
+    """Test-set numbers are at the top level of metrics.json (see metrics.run_summary)."""
     return {
-        "accuracy": test.get("accuracy"),
-        "macro_f1": test.get("macro_f1"),
-        "loss": test.get("loss"),
+        "accuracy": metrics.get("accuracy"),
+        "macro_f1": metrics.get("macro_f1"),
+        "loss": metrics.get("loss"),
         "trainable_params": metrics.get("trainable_params"),
         "acc_per_mparam": metrics.get("acc_per_mparam"),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "tokens_per_second": metrics.get("tokens_per_second"),
         "epochs_run": metrics.get("epochs_run"),
         "best_epoch": metrics.get("best_epoch"),
-        "confusion_matrix": test.get("confusion_matrix"),
+        "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),
     }
 
