@@ -3,7 +3,8 @@
 Trains ONE epoch of a variant (or a small built-in LSTM config) on the same rows twice:
 
 * pipeline: pre-encoded ids (no tokenizing), length-bucketed batches padded to their longest
-  row, packed sequences, sparse embedding updates when the table is large (textclf.training);
+  row, the model's true-last-token reading (gathered for one direction, packed for two),
+  sparse embedding updates when the table is large (textclf.training);
 * naive: tokenize in the DataLoader's collate function with the vocab's tokenizer, randomly
   shuffled batches padded to their longest row, dense embedding updates, no packing (the RNN
   runs over the padding and the classifier reads the last position).
@@ -132,7 +133,7 @@ def pipeline_epoch(model_cfg, training, split, vocab_size, num_classes, device) 
     train_epoch(model, split, batches[:2], optim, desc="warm-up", **kw)
     stats = train_epoch(model, split, batches, optim, desc="pipeline", **kw)
     return {"seconds": stats.seconds, "tokens": stats.tokens, "tokens_per_s": stats.tokens_per_s,
-            "detail": f"bucketed batches, packed sequences, sparse embeddings {why}, {precision.name}"}
+            "detail": f"bucketed batches, true last token, sparse embeddings {why}, {precision.name}"}
 
 
 class NaiveRNN(nn.Module):
