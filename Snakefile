@@ -10,6 +10,9 @@ from textclf.engines import SnakemakePlan
 
 configfile: "params.yaml"
 
+
+report: "workflow/report/workflow.rst"
+
 PLAN = SnakemakePlan(config)
 
 

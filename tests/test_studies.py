@@ -89,6 +89,8 @@ def test_quick_setting_and_lookup_by_id():
     params = with_studies(real_params(), {"s": _study()})
     quick = resolve_variants(params, quick=True)
     assert all(v["quick"] == params["quick"] for v in quick)
+    for key in ("epochs", "batch_size", "warmup_steps"):
+        assert all(v["training"][key] == min(params["quick"][key], params["training"][key]) for v in quick)
     assert variant_by_id(params, "imdb/s/lstm")["name"] == "lstm"
     with pytest.raises(ParamsError, match="unknown variant 'imdb/s/nope'"):
         variant_by_id(params, "imdb/s/nope")

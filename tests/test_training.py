@@ -17,9 +17,10 @@ import torch
 from textclf.baseline import train_tfidf
 from textclf.config import REPO_ROOT, ParamsError
 from textclf.errors import DataError
-from textclf.metrics import HISTORY_COLUMNS
+from textclf.metrics import HISTORY_COLUMNS, classification_metrics, never_learned
 from textclf.models import build_model
-from textclf.training import train_variant
+from textclf.studies import apply_quick
+from textclf.training import check_variant, train_variant
 from textclf.training import trainer as trainer_mod
 from textclf.training.batching import (
     BUCKET_CHUNK_BATCHES,
@@ -205,8 +206,18 @@ def test_sparse_embedding_choice():
     big, small = 100_000, 100
     v = make_variant()
     model = copy.deepcopy(v["model"]) | {"embedding": {"source": "random", "dim": 100, "freeze": False, "padding_idx": True}}
-    assert sparse_embedding_choice(model, v["training"], big, cpu)[0]
-    assert not sparse_embedding_choice(model, v["training"], small, cpu)[0]
+    # auto: only where the sparse update is exactly the dense one (adagrad, sgd without momentum)
+    adagrad = make_variant(optimizer={"name": "adagrad", "lr": 0.01})["training"]
+    assert sparse_embedding_choice(model, adagrad, big, cpu)[0]
+    assert not sparse_embedding_choice(model, adagrad, small, cpu)[0]
+    plain_sgd = make_variant(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0})["training"]
+    assert sparse_embedding_choice(model, plain_sgd, big, cpu)[0]
+    momentum = make_variant(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9})["training"]
+    assert not sparse_embedding_choice(model, momentum | {"sparse_embeddings": True}, big, cpu)[0]
+    # adam's sparse form (lazy SparseAdam) is a different algorithm: never chosen by auto
+    assert v["training"]["optimizer"]["name"] == "adam"
+    on, why = sparse_embedding_choice(model, v["training"], big, cpu)
+    assert not on and "lazy Adam" in why
     assert sparse_embedding_choice(model, v["training"] | {"sparse_embeddings": True}, small, cpu)[0]
     assert not sparse_embedding_choice(model, v["training"] | {"sparse_embeddings": False}, big, cpu)[0]
     rms = make_variant(optimizer={"name": "rmsprop", "lr": 0.001})["training"]
@@ -215,6 +226,31 @@ def test_sparse_embedding_choice():
     assert not sparse_embedding_choice(model, wd, big, cpu)[0]
     frozen = model | {"embedding": model["embedding"] | {"freeze": True}}
     assert not sparse_embedding_choice(frozen, v["training"], big, cpu)[0]
+
+
+def test_macro_f1_ignores_classes_absent_from_a_sample_and_nan_is_reported():
+    probs = np.array([[0.9, 0.1, 0.0, 0.0], [0.1, 0.9, 0.0, 0.0]])
+    assert classification_metrics(np.array([0, 1]), probs)["macro_f1"] == 1.0
+    bad = classification_metrics(np.array([0, 1]), np.full((2, 4), np.nan))
+    assert np.isnan(bad["loss"]) and bad["n"] == 2
+
+
+def test_never_learned_uses_the_reported_test_result():
+    labels = np.array([0, 1] * 50)
+    assert never_learned(0.51, labels)
+    test = {"accuracy": 0.505, "confusion_matrix": [[50, 0], [49, 1]]}
+    assert never_learned(0.9, labels, test) and not never_learned(0.9, labels, {**test, "accuracy": 0.8})
+
+
+@pytest.mark.parametrize(("training", "match"), [
+    ({"padding": "bucket"}, "padded_last"),
+    ({"padding": "fixed", "eval_split": "test", "report_epoch": "best"}, "select the model on the test set"),
+])
+def test_incoherent_reference_switches_are_rejected(training, match):
+    variant = make_variant(**training)
+    variant["model"]["pooling"] = "padded_last"
+    with pytest.raises(ParamsError, match=match):
+        check_variant(variant)
 
 
 def test_warmup_is_linear_then_constant():
@@ -313,9 +349,10 @@ def test_early_stopping_stops_and_restores_best(data_dirs, tmp_path, monkeypatch
 
 def test_quick_mode_fixed_padding_and_sparse_sgd(data_dirs, tmp_path):
     variant = make_variant(epochs=5, padding="fixed", sparse_embeddings=True,
-                           optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9})
+                           optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0})
     variant["model"]["pooling"] = "padded_last"
-    variant["quick"] = {"epochs": 1, "train_rows": 100, "eval_rows": 50}
+    variant["quick"] = {"epochs": 1, "train_rows": 100, "eval_rows": 50, "batch_size": 16, "warmup_steps": 0}
+    variant["training"] = apply_quick(variant["training"], variant["quick"])  # as resolve_variants does
     metrics = run(variant, data_dirs, tmp_path)
     assert metrics["epochs_run"] == 1 and metrics["n_train"] == 100 and metrics["n_test"] == 50
     assert metrics["sparse_embeddings"] == "on" and metrics["quick"] is True

@@ -28,13 +28,19 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, A
     if len(labels) == 0:
         return None
     probs = np.asarray(probs, dtype=np.float64)
+    finite = bool(np.isfinite(probs).all())
+    if not finite:  # a diverged run: report it (loss NaN) instead of crashing in log_loss
+        probs = np.nan_to_num(probs, nan=0.0, posinf=1.0, neginf=0.0) + 1e-12
     probs = probs / probs.sum(axis=1, keepdims=True)
     classes = np.arange(probs.shape[1])
     preds = probs.argmax(axis=1)
+    # macro-F1 over the classes present in truth or predictions: a class absent from a small
+    # (quick-mode) sample must not count as F1 = 0
+    present = np.union1d(labels, preds)
     return {
         "accuracy": float(accuracy_score(labels, preds)),
-        "macro_f1": float(f1_score(labels, preds, labels=classes, average="macro", zero_division=0)),
-        "loss": float(log_loss(labels, probs, labels=classes)),
+        "macro_f1": float(f1_score(labels, preds, labels=present, average="macro", zero_division=0)),
+        "loss": float(log_loss(labels, probs, labels=classes)) if finite else float("nan"),
         "confusion_matrix": confusion_matrix(labels, preds, labels=classes).tolist(),
         "n": int(len(labels)),
     }
@@ -45,9 +51,15 @@ def majority_rate(labels: np.ndarray) -> float:
     return float(np.bincount(labels).max() / len(labels)) if len(labels) else 0.0
 
 
-def never_learned(train_acc: float, train_labels: np.ndarray) -> bool:
-    """True when the model did no better than always predicting the most frequent class."""
-    return bool(train_acc <= majority_rate(train_labels) + NEVER_LEARNED_MARGIN)
+def never_learned(train_acc: float, train_labels: np.ndarray, test: Mapping[str, Any] | None = None) -> bool:
+    """True when the model did no better than always predicting the most frequent class, on
+    its final training epoch or on the reported test evaluation."""
+    if train_acc <= majority_rate(train_labels) + NEVER_LEARNED_MARGIN:
+        return True
+    if test is not None and test.get("confusion_matrix"):
+        per_class = np.asarray(test["confusion_matrix"]).sum(axis=1)
+        return bool(test["accuracy"] <= per_class.max() / per_class.sum() + NEVER_LEARNED_MARGIN)
+    return False
 
 
 def acc_per_mparam(accuracy: float, trainable_params: int) -> float | None:
@@ -85,7 +97,7 @@ def run_summary(
         "best_epoch": int(best_epoch),
         "final_train_acc": final_train_acc,
         "majority_rate": majority_rate(train_labels),
-        "never_learned": never_learned(final_train_acc, train_labels),
+        "never_learned": never_learned(final_train_acc, train_labels, test),
         "n_train": int(len(train_labels)),
         "n_val": int(val["n"]) if val is not None else 0,
         "n_test": int(test["n"]),

@@ -258,6 +258,6 @@ class Plan:
                   [*self._script("report"), "--studies", ",".join(self.studies),
                    "--results", "results", "--out", "reports"],
                   [*metrics, *stats],
-                  ["reports/summary.md", "reports/summary.json", "reports/figures"],
+                  ["reports/summary.md", "reports/summary.json", "reports/variants.parquet", "reports/figures"],
                   [*(f"studies.{s}" for s in self.studies), "run.quick"],
                   metrics=("reports/summary.json",))

@@ -44,6 +44,8 @@ def resolve_variants(
             for name, point_overrides, point_keys in _expand(study_name, study):
                 variant = _resolve_one(params, study_name, study, dataset, name, point_overrides)
                 variant["quick"] = dict(params["quick"]) if use_quick else None
+                if use_quick:
+                    variant["training"] = apply_quick(variant["training"], params["quick"])
                 variant["param_keys"] = point_keys
                 if variant["id"] in seen:
                     raise ParamsError(
@@ -53,6 +55,15 @@ def resolve_variants(
                 seen[variant["id"]] = f"studies.{study_name}"
                 variants.append(variant)
     return variants
+
+
+def apply_quick(training: Mapping[str, Any], quick: Mapping[str, Any]) -> dict[str, Any]:
+    """The quick setting caps epochs, batch size and warm-up (rows are sampled by the trainer),
+    so the effective values show in the variant's config, its results and the report."""
+    out = dict(training)
+    for key in ("epochs", "batch_size", "warmup_steps"):
+        out[key] = min(training[key], quick[key])
+    return out
 
 
 def variant_by_id(params: Mapping[str, Any], variant_id: str, *, quick: bool | None = None) -> dict[str, Any]:

@@ -6,9 +6,16 @@ rule report:
     input:
         unpack(PLAN.inputs("report")),
     output:
-        summary="reports/summary.md",
+        summary=report("reports/summary.md", caption="../report/summary.rst", category="Summary"),
         metrics="reports/summary.json",
-        figures=directory("reports/figures"),
+        table="reports/variants.parquet",
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{name}"},
+        ),
     params:
         cmd=PLAN.command("report"),
         settings=PLAN.settings("report"),
@@ -18,3 +25,8 @@ rule report:
         "logs/report.log",
     shell:
         "{params.cmd} 2>&1 | tee {log}"
+
+
+onerror:
+    # Some jobs failed (e.g. a dataset could not be downloaded): still show what exists.
+    shell(PLAN.partial_report_command())

@@ -26,6 +26,12 @@ def _variant(args: argparse.Namespace) -> dict:
         variant = json.loads(Path(args.variant_json).read_text(encoding="utf-8"))
         if args.variant and variant.get("id") != args.variant:
             raise ParamsError(f"--variant {args.variant!r} differs from the id in {args.variant_json} ({variant.get('id')!r})")
+        if not isinstance(variant.get("model"), dict) or not isinstance(variant.get("training"), dict):
+            raise ParamsError(f"{args.variant_json}: a resolved variant needs 'model' and 'training' mappings")
+        if variant.get("quick"):
+            from textclf.studies import apply_quick
+
+            variant["training"] = apply_quick(variant["training"], variant["quick"])
         return variant
     if not args.variant:
         raise ParamsError("give --variant D/S/N (or --variant-json FILE)")
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="results/D/S/N")
     args = parser.parse_args(argv)
     variant = _variant(args)
-    if variant["model"]["type"] == "tfidf_logreg":
+    if variant["model"].get("type") == "tfidf_logreg":
         from textclf.baseline import train_tfidf
 
         metrics = train_tfidf(variant, prepared_dir=args.prepared, out_dir=args.out)

@@ -64,10 +64,11 @@ class Precision:
 
 
 def make_precision(device: torch.device, amp: bool) -> Precision:
+    """Mixed precision on CUDA only. Always float16 with a GradScaler: torch's autocast runs
+    cuDNN RNN/LSTM/GRU in float16 whatever dtype is asked for, so bfloat16 without loss
+    scaling would really be float16 without it (small gradients underflow)."""
     if not amp or device.type != "cuda":
         return Precision(None, None, device.type)
-    if torch.cuda.is_bf16_supported():
-        return Precision(torch.bfloat16, None, "cuda")
     return Precision(torch.float16, torch.amp.GradScaler("cuda"), "cuda")
 
 

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 SPARSE_AUTO_MIN_WEIGHTS = 2_000_000
 """`sparse_embeddings: auto` turns sparse updates on above this many embedding weights."""
 SPARSE_CAPABLE = {"sgd", "adagrad", "adam", "adamw"}
+"""Optimizers with a sparse path. For adam/adamw it is torch's SparseAdam ("lazy" Adam: moments
+of rows absent from a batch are not decayed), a different algorithm, so it is used only when
+asked for explicitly (`sparse_embeddings: true`)."""
 
 
 def sparse_embedding_choice(
@@ -39,6 +42,11 @@ def sparse_embedding_choice(
         return False, "off (embedding frozen)"
     if opt["name"] not in SPARSE_CAPABLE:
         return False, f"off ({opt['name']} has no sparse form)"
+    if opt["name"] == "sgd" and opt.get("momentum", 0.0) > 0:
+        # torch never coalesces a sparse momentum buffer: it grows every step
+        return False, "off (sgd momentum needs dense gradients)"
+    if setting == "auto" and opt["name"] in ("adam", "adamw"):
+        return False, f"off (auto: {opt['name']}'s sparse form is lazy Adam; set sparse_embeddings: true to use it)"
     if opt.get("weight_decay", 0.0) > 0:
         return False, "off (weight_decay > 0 needs dense gradients)"
     if device.type == "mps":

@@ -61,10 +61,16 @@ def check_variant(variant: Mapping[str, Any], *, embedding_path: str | Path | No
     problems = _schema_problems(variant.get("model"), "model") + _schema_problems(variant.get("training"), "training")
     if problems:
         raise ParamsError(f"{vid}: " + "; ".join(problems))
-    model = variant["model"]
+    model, training = variant["model"], variant["training"]
+    if training["eval_split"] == "test" and training["report_epoch"] == "best":
+        raise ParamsError(f"{vid}: training.report_epoch 'best' with eval_split 'test' would select the "
+                          "model on the test set; use eval_split 'val', or report_epoch 'last' (the reference)")
     if model["type"] != "rnn":
         return
     validate_model_config(model, where=vid)
+    if model["pooling"] == "padded_last" and training["padding"] != "fixed":
+        raise ParamsError(f"{vid}: model.pooling 'padded_last' reproduces the reference flaw only with "
+                          "training.padding 'fixed' (every row padded to max_len); set it")
     source, dim = model["embedding"]["source"], model["embedding"]["dim"]
     if source == "random":
         if embedding_path is not None:
@@ -113,11 +119,6 @@ def quick_sample(variant: Mapping[str, Any], split: str, labels: np.ndarray) -> 
         return None
     rows = quick["train_rows"] if split == "train" else quick["eval_rows"]
     return stratified_indices(labels, rows, variant["training"]["seed"])
-
-
-def epochs_to_run(variant: Mapping[str, Any]) -> int:
-    epochs = variant["training"]["epochs"]
-    return min(epochs, variant["quick"]["epochs"]) if variant.get("quick") else epochs
 
 
 def _vocab_facts(vocab_file: str | Path | None, embedding: np.ndarray | None,
@@ -233,10 +234,15 @@ def _resume(path: Path, fingerprint: str, model: torch.nn.Module, optim, precisi
     saved = _load_checkpoint(path, fingerprint)
     if saved is None:
         return None
-    model.load_state_dict(saved["model"])
-    optim.load_state_dict(saved["optim"])
-    if precision.scaler is not None and saved.get("scaler"):
-        precision.scaler.load_state_dict(saved["scaler"])
+    try:
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optim"])
+        if precision.scaler is not None and saved.get("scaler"):
+            precision.scaler.load_state_dict(saved["scaler"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        # e.g. written on another device / optimizer layout: start over rather than crash
+        log.warning("%s: checkpoint %s does not fit this run (%s); starting from epoch 1", path.parent, path, exc)
+        return None
     set_rng_state(saved["rng"])
     return Progress(**saved["progress"])
 
@@ -246,7 +252,8 @@ def _fit(variant, data: RunData, model, optim, precision, device, progress: Prog
     """The epoch loop: train, evaluate on eval_split, track the best epoch, early-stop,
     checkpoint after every epoch."""
     vid, cfg = variant["id"], variant["training"]
-    epochs, patience, eval_split = epochs_to_run(variant), cfg["early_stopping_patience"], cfg["eval_split"]
+    # quick mode already capped epochs/batch/warm-up in the resolved variant (studies.apply_quick)
+    epochs, patience, eval_split = cfg["epochs"], cfg["early_stopping_patience"], cfg["eval_split"]
     fixed = cfg["padding"] == "fixed"
     while progress.epoch < epochs and not progress.stopped_early:
         epoch = progress.epoch + 1
