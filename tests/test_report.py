@@ -73,7 +73,7 @@ def test_table_sorted_with_reference_and_missing(report):
     assert "reference" in section and "delta" in section
     b_row = next(r for r in rows if r.startswith("| b |"))
     assert f"{accs['b'] - 0.90:.4f}" in b_row
-    assert "`ag_news/s/gone` (missing)" in section
+    assert "**Missing or failed** (no usable results yet): `ag_news/s/gone` (missing)" in section
     assert "| ag_news | 100 | 10 | 200 |" in text
 
 
@@ -107,3 +107,13 @@ def test_error_analysis_counts_and_ensemble():
     assert result["all_wrong"] == 1 and result["all_wrong_by_class"] == {"D": 1}
     assert result["ensemble_accuracy"] == pytest.approx(4 / 6)
     assert error_analysis({"m1": preds["m1"]}, ["A", "B", "C", "D"]) is None
+
+
+def test_speed_ratio_of_hand_written_gru():
+    from textclf.report.build import _speed_ratio_lines
+
+    done = pd.DataFrame({"cell": ["gru_scratch", "gru", "gru"], "bidirectional": [False, False, True],
+                         "seconds_per_epoch": [42.0, 2.0, 3.0]})
+    (line, _) = _speed_ratio_lines(done)
+    assert "42.0 s vs 2.0 s per epoch, **21.0x** slower" in line
+    assert _speed_ratio_lines(done[done["cell"] == "gru"]) == []
