@@ -214,6 +214,24 @@ def test_snakemake_config_selection_and_bad_override(snake_project):
     assert "--config may only set" in out
 
 
+def test_snakemake_html_report_has_figures(snake_project):
+    snakemake(snake_project, "--report", "reports/report.html")
+    html = (snake_project / "reports/report.html").read_text(errors="replace")
+    assert "tiny_curves.png" in html and "Figures" in html
+
+
+def test_failed_job_still_writes_a_partial_report(tmp_path_factory, upstream):
+    root = make_project(tmp_path_factory.mktemp("fail") / "proj", upstream)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["downloads"]["tiny"]["train.csv"]["sha256"] = "0" * 64  # a corrupt download
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = snakemake(root, "--keep-going", "reports/summary.md", ok=False)
+    assert "ChecksumError" in out and "expected" in out
+    assert not (root / "data/raw/tiny/train.csv").exists()
+    partial = (root / "reports/partial/summary.md").read_text()
+    assert "**Missing or failed**" in partial and "`tiny/tiny/lstm` (missing)" in partial
+
+
 def test_dvc_adopts_snakemake_outputs_after_commit(snake_project):
     root = snake_project
     run(root, str(BIN / "dvc"), "commit", "-f", "-q")
@@ -233,6 +251,12 @@ def test_dvc_repro_builds_and_then_is_clean(dvc_project):
     assert (root / "reports/summary.md").exists()
     assert dvc_changed(root) == set()
     assert "Data and pipelines are up to date" in run(root, str(BIN / "dvc"), "repro")
+
+
+def test_dvc_plots_render(dvc_project):
+    run(dvc_project, str(BIN / "dvc"), "plots", "show", "-o", "plots_out")
+    html = (dvc_project / "plots_out" / "index.html").read_text()
+    assert "val_accuracy" in html or "validation accuracy" in html
 
 
 def test_snakemake_has_nothing_to_do_after_dvc(dvc_project):
