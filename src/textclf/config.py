@@ -174,8 +174,3 @@ def get_dotted(tree: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         node = node[part]
     return node
-
-
-def subtree(params: Mapping[str, Any], *dotted_keys: str) -> dict[str, Any]:
-    """{dotted key: value} for the given keys: what a stage reads, for rerun triggers."""
-    return {key: get_dotted(params, key) for key in dotted_keys}
