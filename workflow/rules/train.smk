@@ -17,7 +17,10 @@ rule train:
         "../envs/textclf.yaml"
     log:
         "logs/train/{dataset}/{study}/{variant}.log",
-    threads: 2
+    # Small recurrent models scale poorly across threads: on a CPU machine, N one-thread jobs
+    # beat one N-thread job (Snakemake exports OMP_NUM_THREADS=threads). The SLURM profile
+    # raises it (set-threads) for GPU nodes.
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
