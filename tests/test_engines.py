@@ -8,6 +8,7 @@ download stage at small files the test writes (file:// URLs with their real sha2
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -150,6 +151,20 @@ def dvc_changed(root: Path) -> set[str]:
     return {name.split("__")[0] for name in status}
 
 
+@contextlib.contextmanager
+def restored_params(root: Path):
+    """Let a test edit params.yaml; put the original back afterwards (the project is shared)."""
+    original = (root / "params.yaml").read_text()
+
+    def reset() -> None:
+        (root / "params.yaml").write_text(original)
+
+    try:
+        yield reset
+    finally:
+        reset()
+
+
 def set_param(root: Path, dotted: str, value) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
     node = params
@@ -185,23 +200,20 @@ def test_snakemake_second_run_does_nothing(snake_project):
 
 def test_snakemake_param_changes_rerun_only_dependents(snake_project):
     root = snake_project
-    original = (root / "params.yaml").read_text()
-    try:
+    with restored_params(root) as reset:
         set_param(root, "datasets.tiny.split.val_fraction", 0.25)
         rules = dry_run_rules(root)
         assert "download" not in rules and rules.get("prepare") == 1 and rules.get("train") == 3
 
-        (root / "params.yaml").write_text(original)
+        reset()
         set_param(root, "vocabs.v.min_freq", 2)
         rules = dry_run_rules(root)
         assert set(rules) == {"vocab", "encode", "embeddings", "train", "report"}, rules
         assert rules["train"] == 2  # the TF-IDF baseline does not read the vocabulary
 
-        (root / "params.yaml").write_text(original)
+        reset()
         set_param(root, "studies.tiny.variants.lstm", {"model": {"hidden": 12}})
         assert dry_run_rules(root) == {"train": 1, "report": 1}
-    finally:
-        (root / "params.yaml").write_text(original)
     assert dry_run_rules(root) == {}
 
 
@@ -265,15 +277,12 @@ def test_snakemake_has_nothing_to_do_after_dvc(dvc_project):
 
 def test_dvc_param_changes_rerun_only_dependents(dvc_project):
     root = dvc_project
-    original = (root / "params.yaml").read_text()
-    try:
+    with restored_params(root) as reset:
         set_param(root, "vocabs.v.min_freq", 2)
         assert dvc_changed(root) == {"vocab", "encode"}  # downstream follows once they rerun
-        (root / "params.yaml").write_text(original)
+        reset()
         set_param(root, "datasets.tiny.split.val_fraction", 0.25)
         assert dvc_changed(root) == {"prepare"}
-    finally:
-        (root / "params.yaml").write_text(original)
     assert dvc_changed(root) == set()
 
 
