@@ -174,3 +174,11 @@ def get_dotted(tree: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         node = node[part]
     return node
+
+
+def named_entry(params: Mapping[str, Any], section: str, name: str) -> dict[str, Any]:
+    """params[section][name], or a ParamsError listing the names that exist."""
+    entries = params.get(section) or {}
+    if name not in entries:
+        raise ParamsError(f"{section}: unknown name {name!r}; allowed: {sorted(entries)}")
+    return entries[name]

@@ -12,10 +12,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from textclf.config import ParamsError, load_params
+from textclf.config import ParamsError, load_params, named_entry
 from textclf.embeddings import embedding_config, make_embedding, write_embedding
 from textclf.stage import run_stage, stage_parser
-from textclf.text.vocab import check_vocab_matches, load_vocab, named_entry
+from textclf.text.vocab import check_vocab_matches, load_vocab
 
 
 def main(argv: Sequence[str] | None = None) -> None:

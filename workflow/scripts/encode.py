@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from textclf.config import load_params
+from textclf.config import load_params, named_entry
 from textclf.stage import run_stage, stage_parser
 from textclf.text.encode import encode_prepared
-from textclf.text.vocab import load_vocab, named_entry
+from textclf.text.vocab import load_vocab
 
 
 def main(argv: Sequence[str] | None = None) -> None:

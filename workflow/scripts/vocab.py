@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from textclf.config import load_params
+from textclf.config import load_params, named_entry
 from textclf.stage import run_stage, stage_parser
-from textclf.text.vocab import named_entry, save_vocab, vocab_from_prepared
+from textclf.text.vocab import save_vocab, vocab_from_prepared
 
 
 def main(argv: Sequence[str] | None = None) -> None:

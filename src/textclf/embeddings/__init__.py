@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from gensim.models import KeyedVectors
 
 from textclf.atomic import atomic_path, write_json
+from textclf.config import named_entry
 from textclf.embeddings.glove import build_cache, load_cache, read_glove
 from textclf.embeddings.matrix import OOV_DEFAULTS, build_matrix
 from textclf.embeddings.word2vec import (
@@ -22,7 +23,7 @@ from textclf.embeddings.word2vec import (
     train_word2vec,
 )
 from textclf.errors import DataError
-from textclf.text.vocab import PAD_INDEX, UNK_INDEX, Vocab, named_entry
+from textclf.text.vocab import PAD_INDEX, UNK_INDEX, Vocab
 
 __all__ = [
     "build_cache", "build_matrix", "cache_name", "coverage_path", "embedding_config", "load_cache",

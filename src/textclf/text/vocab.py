@@ -48,14 +48,6 @@ def resolve_vocab_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def named_entry(params: Mapping[str, Any], section: str, name: str) -> dict[str, Any]:
-    """params[section][name], or a ParamsError listing the names that exist."""
-    entries = params.get(section) or {}
-    if name not in entries:
-        raise ParamsError(f"{section}: unknown name {name!r}; allowed: {sorted(entries)}")
-    return entries[name]
-
-
 def itos_sha256(itos: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(itos).encode("utf-8")).hexdigest()
 
