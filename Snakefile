@@ -1,19 +1,24 @@
 """textclf-pipeline under Snakemake.
 
-Thin by design: params.yaml is the configfile; `textclf.engines.SnakemakePlan` validates it and
-builds the job graph (the same one `textclf dvc-yaml` writes for DVC); the rules in
-workflow/rules/ only map output paths to those jobs. Select studies or the quick setting with
-    snakemake --cores 4 reports/summary.md --config studies=[cells_imdb] quick=true
+params.yaml is the configfile. `snakemake_plan` validates it, expands the studies into jobs
+(the same plan DVC runs from dvc.yaml) and writes each job's settings to jobs/<stage>/...json,
+rewritten only when they change. Every rule runs one script on its job file:
+
+    snakemake --cores 4 reports/summary.md                      # full setting
+    snakemake --cores 4 reports/quick/summary.md                # quick setting (CPU-friendly)
+    snakemake --cores 4 --config studies=[cells_imdb] seeds=[1,2,3]
 """
 
-from textclf.engines import SnakemakePlan
+from textclf.engines import partial_report_command, report_mode, snakemake_plan
+
 
 configfile: "params.yaml"
 
 
 report: "workflow/report/workflow.rst"
 
-PLAN = SnakemakePlan(config)
+
+PLAN = snakemake_plan(config)
 
 
 wildcard_constraints:
@@ -23,14 +28,20 @@ wildcard_constraints:
     vocab=r"[^/]+",
     member=r"[^/]+",
     embedding=r"[^/]+",
+    mode=r"full|quick",
     study=r"[^/]+",
     variant=r"[^/]+",
+    seed=r"\d+",
+    mode_dir=r"(quick/)?",
+
+
+include: "workflow/rules/common.smk"
 
 
 rule all:
-    """Default target: the report of the selected studies (run.studies / --config studies=)."""
+    """Default target: the report of the selected studies (--config quick=true: the quick one)."""
     input:
-        PLAN.plan.targets(),
+        PLAN.targets(),
 
 
 include: "workflow/rules/data.smk"
@@ -38,3 +49,8 @@ include: "workflow/rules/text.smk"
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+
+
+onerror:
+    # Some jobs failed (e.g. a dataset could not be downloaded): still show what exists.
+    shell(partial_report_command(PLAN))

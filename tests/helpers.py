@@ -1,4 +1,5 @@
-"""Test helpers: small params trees the tests build themselves from the real params.yaml."""
+"""Test helpers: params trees the tests build from tests/fixtures/params.yaml (and, for tests
+about the project's own file, from the real params.yaml)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURE_PARAMS = Path(__file__).resolve().parent / "fixtures" / "params.yaml"
+
+
+def fixture_params() -> dict[str, Any]:
+    """A small, complete, valid params tree (tests/fixtures/params.yaml)."""
+    with open(FIXTURE_PARAMS, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
 
 
 def real_params() -> dict[str, Any]:
+    """The project's params.yaml: only for tests about that file itself."""
     with open(REPO / "params.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from textclf.config import REPO_ROOT, ParamsError, load_params
 from textclf.download import (
@@ -373,21 +376,32 @@ def test_cli_reads_params_and_mirror(tmp_path, capsys):
     (mirror / "test.csv").write_bytes(data)
     (mirror.parent / "SHA256SUMS").write_text(f"{hashlib.sha256(data).hexdigest()}  ag_news/test.csv\n")
     out = tmp_path / "raw" / "ag_news" / "test.csv"
-    _script_main()(["--params", str(REPO_ROOT / "params.yaml"), "--file", "ag_news/test.csv",
-                    "--out", str(out), "--mirror", str(mirror.parent)])
+    os.environ["TEXTCLF_MIRROR"] = str(mirror.parent)
+    try:
+        _script_main()([_job(tmp_path, "ag_news/test.csv", out)])
+    finally:
+        del os.environ["TEXTCLF_MIRROR"]
     line = capsys.readouterr().out
     assert out.read_bytes() == data
     assert "bytes in" in line and "MB/s" in line and SOURCE_MIRROR in line
 
 
-def test_cli_missing_mirror_file_exits_2(tmp_path, capsys):
+def _job(tmp_path, ref: str, out) -> str:
+    """The download stage's job file, as the plan writes it from params.yaml."""
+    group, _, name = ref.partition("/")
+    spec = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["downloads"][group][name]
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({"file": ref, "url": spec["url"], "sha256": spec["sha256"], "out": str(out)}))
+    return str(path)
+
+
+def test_cli_missing_mirror_file_exits_2(tmp_path, capsys, monkeypatch):
     from textclf.stage import run_stage
 
     (tmp_path / "mirror").mkdir()
-    argv = ["--params", str(REPO_ROOT / "params.yaml"), "--file", "ag_news/train.csv",
-            "--out", str(tmp_path / "train.csv"), "--mirror", str(tmp_path / "mirror")]
+    monkeypatch.setenv("TEXTCLF_MIRROR", str(tmp_path / "mirror"))
     with pytest.raises(SystemExit) as exit_info:
-        run_stage(_script_main(), argv)
+        run_stage(_script_main(), [_job(tmp_path, "ag_news/train.csv", tmp_path / "train.csv")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error (DownloadError): ag_news/train.csv is not in the mirror" in err

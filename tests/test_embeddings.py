@@ -15,15 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from gensim.models import KeyedVectors
 
-from helpers import REPO, SHARED_DATA, real_params
+from helpers import REPO, SHARED_DATA
 from textclf.config import ParamsError
 from textclf.embeddings import (
     build_cache,
     build_matrix,
-    cache_name,
     embedding_config,
     load_cache,
     read_glove,
@@ -186,18 +184,15 @@ def test_word2vec_file_source(tmp_path, binary):
 
 # --- stage scripts --------------------------------------------------------------------------
 
+VOCAB_SPEC = {"tokenizer": {"name": "basic_english"}, "min_freq": 1, "max_size": None, "source": "train"}
+TINY = {"type": "glove", "archive": "glove/glove.6B.zip", "member": MEMBER, "dim": 3, "oov_init": "zeros"}
+W2V_ENTRY = {"type": "word2vec", "dim": 4, "epochs": 2, "seed": 1}
+
+
 def write_inputs(tmp_path: Path) -> dict[str, Path]:
-    """params with tiny embedding entries, a vocab JSON and an encoded train split."""
-    params = real_params()
-    params["embeddings"] = {
-        "tiny": {"type": "glove", "archive": "glove/glove.6B.zip", "member": MEMBER, "dim": 3,
-                 "oov_init": "zeros"},
-        "w2v": {"type": "word2vec", "dim": 4, "epochs": 2, "seed": 1},
-    }
-    paths = {"params": tmp_path / "params.yaml", "vocab": tmp_path / "vocab.json",
-             "encoded": tmp_path / "encoded", "zip": write_zip(tmp_path / "g.zip", GOOD)}
-    paths["params"].write_text(yaml.safe_dump(params, sort_keys=False))
-    spec = resolve_vocab_config(params["vocabs"]["basic_min10"])
+    """A vocab JSON, an encoded train split and a GloVe-style zip."""
+    paths = {"vocab": tmp_path / "vocab.json", "encoded": tmp_path / "encoded", "zip": write_zip(tmp_path / "g.zip", GOOD)}
+    spec = resolve_vocab_config(VOCAB_SPEC)
     save_vocab(Vocab(ITOS, [0, 0, 3, 2, 1], {k: spec[k] for k in VOCAB_KEYS}), paths["vocab"])
     paths["encoded"].mkdir()
     ids = pa.array([[2, 3, 1, 4], [2, 2, 3, 1]], type=pa.list_(pa.int32()))
@@ -206,19 +201,25 @@ def write_inputs(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def run_script(name: str, *argv: object) -> None:
+def run_script(name: str, tmp_path: Path, settings: dict) -> None:
+    """Run a stage script on a job file holding `settings` (as the plan writes it)."""
+    job = tmp_path / f"{name}-job.json"
+    job.write_text(json.dumps(settings, default=str))
     main = runpy.run_path(str(REPO / "workflow" / "scripts" / f"{name}.py"))["main"]
-    main([str(a) for a in argv])
+    main([str(job)])
+
+
+def _embeddings_job(p, name, spec, out, cache=None, encoded=True) -> dict:
+    return {"dataset": "imdb", "vocab": "v", "vocab_spec": VOCAB_SPEC, "embedding": name, "spec": spec,
+            "vocab_file": p["vocab"], "encoded": p["encoded"] if encoded else None, "cache": cache, "out": out}
 
 
 def test_cli_glove_then_embeddings(tmp_path, capsys):
     p = write_inputs(tmp_path)
     cache = tmp_path / "cache" / "tiny.3d.kv"
-    run_script("glove_cache", "--params", p["params"], "--embedding", "tiny", "--archive", p["zip"], "--out", cache)
+    run_script("glove_cache", tmp_path, {"archive": p["zip"], "member": MEMBER, "dim": 3, "out": cache})
     out = tmp_path / "emb" / "tiny.npy"
-    run_script("embeddings", "--params", p["params"], "--dataset", "imdb", "--vocab", "basic_min10",
-               "--embedding", "tiny", "--vocab-file", p["vocab"], "--cache", cache,
-               "--encoded", p["encoded"], "--out", out)
+    run_script("embeddings", tmp_path, _embeddings_job(p, "tiny", TINY, out, cache=cache))
     matrix = np.load(out)
     assert matrix.shape == (5, 3) and matrix.dtype == np.float32
     np.testing.assert_allclose(matrix[2], [0.1, 0.2, 0.3])
@@ -231,20 +232,15 @@ def test_cli_glove_then_embeddings(tmp_path, capsys):
 
 def test_cli_word2vec_and_errors(tmp_path):
     p = write_inputs(tmp_path)
-    common = ["--params", p["params"], "--dataset", "imdb", "--vocab", "basic_min10",
-              "--vocab-file", p["vocab"]]
     out = tmp_path / "w2v.npy"
-    run_script("embeddings", *common, "--embedding", "w2v", "--encoded", p["encoded"], "--out", out)
+    run_script("embeddings", tmp_path, _embeddings_job(p, "w2v", W2V_ENTRY, out))
     assert np.load(out).shape == (5, 4)
     cov = json.loads(out.with_suffix(".coverage.json").read_text())
     assert (cov["found"], cov["oov"]) == (3, 0)
-    with pytest.raises(ParamsError, match=r"unknown name 'nope'; allowed: \['tiny', 'w2v'\]"):
-        run_script("embeddings", *common, "--embedding", "nope", "--out", out)
-    with pytest.raises(DataError, match="needs --encoded"):
-        run_script("embeddings", *common, "--embedding", "w2v", "--out", out)
-    with pytest.raises(ParamsError, match="glove entries: \\['tiny'\\]"):
-        run_script("glove_cache", "--params", p["params"], "--embedding", "w2v", "--archive", p["zip"],
-                   "--out", tmp_path / "x.kv")
+    with pytest.raises(DataError, match="needs the encoded splits"):
+        run_script("embeddings", tmp_path, _embeddings_job(p, "w2v", W2V_ENTRY, out, encoded=False))
+    with pytest.raises(DataError, match="different vocab params"):
+        run_script("embeddings", tmp_path, _embeddings_job(p, "w2v", W2V_ENTRY, out) | {"vocab_spec": {**VOCAB_SPEC, "min_freq": 3}})
 
 
 def test_embedding_config_defaults():
@@ -253,7 +249,6 @@ def test_embedding_config_defaults():
                                              "seed": 0, "window": 5, "min_count": 1, "epochs": 5, "workers": 1}
     with pytest.raises(ParamsError, match=r"allowed: \['w'\]"):
         embedding_config(params, "x")
-    assert cache_name({"member": "glove.6B.50d.txt"}) == "glove.6B.50d.kv"
 
 
 # --- the real GloVe archive (header only: fast) ---------------------------------------------

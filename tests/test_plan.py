@@ -1,68 +1,81 @@
-"""The job graph: dependencies, per-stage params and the commands both engines run."""
+"""The job graph: shared jobs, job files (what each job is keyed on) and DVC's job list."""
+
+import json
 
 import pytest
 
-from helpers import real_params, with_studies
+from helpers import fixture_params
 from textclf.config import ParamsError
 from textclf.plan import Plan
 
-STUDY = {
-    "datasets": ["imdb"],
-    "vocab": "basic_min10",
-    "model": "lstm_base",
-    "variants": {
-        "rand": {},
-        "glove": {"model": {"embedding": {"source": "glove50", "dim": 50}}},
-    },
-}
-
 
 def _plan(**kw):
-    return Plan(with_studies(real_params(), {"s": STUDY, "b": {"datasets": ["imdb"], "model": "tfidf_logreg",
-                                                                "variants": {"tfidf": {}}}}), **kw)
+    return Plan(fixture_params(), **kw)
 
 
 def test_jobs_are_shared_and_complete():
-    plan = _plan()
-    stages = {stage: len(plan.jobs(stage)) for stage in
+    stages = {stage: len(_plan().jobs(stage)) for stage in
               ("download", "prepare", "vocab", "encode", "glove_cache", "embeddings", "train", "report")}
     # imdb archive + glove zip; one prepare/vocab/encode shared by both neural variants
     assert stages == {"download": 2, "prepare": 1, "vocab": 1, "encode": 1, "glove_cache": 1,
                       "embeddings": 1, "train": 3, "report": 1}
 
 
-def test_train_job_command_deps_and_params():
-    plan = _plan()
-    job = plan.job("train", {"dataset": "imdb", "study": "s", "variant": "glove"})
-    assert job.cmd[:2] == ("python", "workflow/scripts/train.py")
-    assert "--variant" in job.cmd and "imdb/s/glove" in job.cmd and "--no-quick" in job.cmd
-    assert "data/embeddings/imdb/basic_min10/glove50.npy" in job.deps
+def test_train_job_is_keyed_on_the_resolved_variant():
+    job = _plan().job("train", {"mode": "full", "dataset": "imdb", "study": "s", "variant": "glove", "seed": "1"})
+    assert job.job_file == "jobs/train/full/imdb/s/glove/seed1.json"
+    assert job.settings["variant"]["model"]["embedding"] == {"source": "glove50", "dim": 50, "freeze": False,
+                                                             "padding_idx": True}
+    assert job.settings["inputs"]["embedding"] == "data/embeddings/imdb/basic_min10/glove50.npy"
     assert "data/encoded/imdb/basic_min10" in job.deps
-    assert set(job.params) >= {"studies.s.variants.glove", "studies.s.model", "models.lstm_base", "training"}
-    assert job.outs[0] == "results/imdb/s/glove/metrics.json"
-    assert any(c.startswith("src/textclf/") for c in job.code)
+    assert job.outs[0] == "results/full/imdb/s/glove/seed1/metrics.json"
+    code = _plan().code(job)
+    assert code[0] == "workflow/scripts/train.py" and "src/textclf/training/loop.py" in code
+    assert not any("baseline" in c for c in code)
+
+
+def test_unused_preset_value_leaves_every_job_file_unchanged():
+    params = fixture_params()
+    params["studies"]["s"]["set"] = {"model": {"hidden": 32}}
+    before = {j.job_file: j.digest for j in Plan(params).jobs()}
+    params["models"]["lstm_base"]["hidden"] = 65  # overridden by the study's `set`
+    params["quick"]["train_rows"] = 999  # only quick jobs read it
+    after = {j.job_file: j.digest for j in Plan(params).jobs()}
+    assert before == after
+
+
+def test_both_modes_plan_separate_outputs():
+    plan = _plan(modes=["full", "quick"])
+    outs = [o for job in plan.jobs("train") for o in job.outs]
+    assert len(outs) == len(set(outs)) == 2 * 3 * 3
+    assert plan.targets("full") == ["reports/summary.md"] and plan.targets("quick") == ["reports/quick/summary.md"]
 
 
 def test_baseline_needs_no_vocab():
-    job = _plan().job("train", {"dataset": "imdb", "study": "b", "variant": "tfidf"})
+    job = _plan().job("train", {"mode": "full", "dataset": "imdb", "study": "b", "variant": "tfidf", "seed": "1"})
     assert not any(d.startswith("data/vocab") or d.startswith("data/encoded") for d in job.deps)
-
-
-def test_quick_changes_command():
-    job = _plan(quick=True).job("train", {"dataset": "imdb", "study": "s", "variant": "rand"})
-    assert "--quick" in job.cmd and "quick" in job.params
 
 
 def test_selection_and_unknown_job():
     plan = _plan(studies=["b"])
-    assert [v["id"] for v in plan.variants] == ["imdb/b/tfidf"]
+    assert [v.id for v in plan.variants] == ["imdb/b/tfidf"]
     assert not plan.jobs("vocab")
-    with pytest.raises(ParamsError, match="no train job for 'imdb/s/rand'"):
-        plan.job("train", {"dataset": "imdb", "study": "s", "variant": "rand"})
+    with pytest.raises(ParamsError, match="no train job for 'full/imdb/s/rand/1'"):
+        plan.job("train", {"mode": "full", "dataset": "imdb", "study": "s", "variant": "rand", "seed": "1"})
 
 
-def test_dvc_names_are_valid():
-    for job in _plan().jobs():
-        assert all(c.isalnum() or c in "-_" for c in job.dvc_name), job.dvc_name
-    names = [j.dvc_name for j in _plan().jobs()]
-    assert len(names) == len(set(names))
+def test_job_files_are_written_only_when_their_content_changes(tmp_path):
+    plan = _plan()
+    assert plan.write_job_files(tmp_path) == len(plan.jobs())
+    assert plan.write_job_files(tmp_path) == 0
+    job = plan.job("vocab", {"dataset": "imdb", "vocab": "basic_min10"})
+    assert json.loads((tmp_path / job.job_file).read_text())["spec"]["min_freq"] == 10
+
+
+def test_dvc_job_list_keys_are_valid_and_unique():
+    jobs = _plan().dvc_jobs()
+    assert set(jobs["train"]) | set(jobs["train_pretrained"]) | set(jobs["baseline"]) == {
+        "full__imdb__s__rand__1", "full__imdb__s__glove__1", "full__imdb__b__tfidf__1"}
+    for family in jobs.values():
+        for key in family:
+            assert all(c.isalnum() or c in "-_" for c in key), key

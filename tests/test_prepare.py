@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from textclf.config import ParamsError, load_params
+from textclf.config import load_params
 from textclf.errors import DataError
 from textclf.prepare import prepare_dataset, split_frame
 from textclf.sources import Malformed, agnews
@@ -332,19 +332,18 @@ def write_params(tmp_path: Path, **datasets: dict) -> Path:
 
 
 def test_cli_prepares_and_prints_summary(imdb_raw: Path, tmp_path: Path, capsys):
-    params = write_params(tmp_path, imdb=imdb_dataset())
     out = tmp_path / "prepared" / "imdb"
-    load_script().main(["--params", str(params), "--dataset", "imdb", "--raw", str(imdb_raw), "--out", str(out)])
+    job = tmp_path / "job.json"  # as the plan writes it
+    job.write_text(json.dumps({"dataset": "imdb", "spec": imdb_dataset(), "out": str(out),
+                               "raw": {"archive": str(imdb_raw / "imdb" / "aclImdb_v1.tar.gz")}}))
+    load_script().main([str(job)])
     line = capsys.readouterr().out.strip()
     assert line.startswith("prepared imdb: 30 train / 10 val / 40 test rows, 0 malformed dropped, ")
     assert sorted(p.name for p in out.iterdir()) == ["stats.json", "test.parquet", "train.parquet", "val.parquet"]
 
 
-def test_cli_unknown_dataset_lists_allowed_names(tmp_path: Path, capsys):
-    params = write_params(tmp_path, imdb=imdb_dataset())
-    with pytest.raises(ParamsError, match=r"unknown dataset 'nope'; allowed: \['imdb'\]"):
-        load_script().main(["--params", str(params), "--dataset", "nope", "--out", str(tmp_path / "o")])
+def test_cli_missing_job_file_exits_2(tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_stage(load_script().main, ["--params", str(params), "--dataset", "nope", "--out", str(tmp_path / "o")])
+        run_stage(load_script().main, [str(tmp_path / "nope.json")])
     assert exit_info.value.code == 2
-    assert "error (ParamsError): unknown dataset 'nope'" in capsys.readouterr().err
+    assert "nope.json: job file not found" in capsys.readouterr().err

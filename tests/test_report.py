@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import real_params, with_studies
+from helpers import fixture_params, with_studies
+from textclf.plan import Plan
 from textclf.report import build_report
 from textclf.report.errors import error_analysis
 
@@ -17,18 +18,20 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _params():
     study = {
         "description": "synthetic study",
-        "datasets": ["ag_news"],
+        "datasets": ["imdb"],
         "vocab": "basic_min10",
         "model": "lstm_base",
         "variants": {"a": {}, "b": {"model": {"cell": "gru"}}, "c": {"model": {"cell": "rnn"}},
                      "gone": {"model": {"hidden": 8}}},
         "reference": {"a": 0.80, "b": 0.90},
     }
-    return with_studies(real_params(), {"s": study})
+    params = with_studies(fixture_params(), {"s": study})
+    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
+    return params
 
 
 def _write_variant(root, name, accuracy, preds, labels, params_count):
-    out = root / "ag_news" / "s" / name
+    out = root / "full" / "imdb" / "s" / name / "seed1"
     out.mkdir(parents=True)
     cm = pd.crosstab(pd.Series(labels), pd.Series(preds)).reindex(index=range(4), columns=range(4), fill_value=0)
     (out / "metrics.json").write_text(json.dumps({
@@ -43,7 +46,7 @@ def _write_variant(root, name, accuracy, preds, labels, params_count):
 
 
 @pytest.fixture
-def report(tmp_path):
+def report(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 200)
     results = tmp_path / "results"
@@ -54,12 +57,14 @@ def report(tmp_path):
         preds[flip] = (labels[flip] + 1) % 4
         accs[name] = float((preds == labels).mean())
         _write_variant(results, name, accs[name], preds, labels, params_count)
-    prepared = tmp_path / "prepared" / "ag_news"
+    prepared = tmp_path / "data" / "prepared" / "imdb"
     prepared.mkdir(parents=True)
     (prepared / "stats.json").write_text(json.dumps({
         "rows": {"train": 100, "val": 10, "test": 200}, "classes": ["W", "S", "B", "T"],
         "token_length_quantiles": {"train": {"p50": 30, "p90": 50}}, "malformed": {}}))
-    summary = build_report(_params(), ["s"], results, tmp_path / "reports", tmp_path / "prepared")
+    monkeypatch.chdir(tmp_path)  # the report job names repo-relative paths
+    job = Plan(_params()).job("report", {"mode": "full"}).settings
+    summary = build_report(job, tmp_path / "reports")
     return tmp_path / "reports", summary, accs
 
 
@@ -73,17 +78,18 @@ def test_table_sorted_with_reference_and_missing(report):
     assert "| reference | Δ |" in section
     b_row = next(r for r in rows if r.startswith("| b |"))
     assert f"| 0.9000 | {accs['b'] - 0.90:+.4f} |" in b_row
-    assert "**Missing or failed** (no usable results yet): `ag_news/s/gone` (missing)" in section
-    assert "| ag_news | 100 | 10 | 200 |" in text
+    assert "**Missing or failed** (no usable results yet): `imdb/s/gone` (missing)" in section
+    assert "| imdb | 100 | 10 | 200 |" in text
 
 
 def test_summary_json_is_flat_numbers(report):
     _, summary, accs = report
-    s = summary["s"]
+    assert summary["mode"] == "full"
+    s = summary["studies"]["s"]
     assert s["variants_done"] == 3 and s["variants_missing"] == 1
     assert s["best_accuracy"] == pytest.approx(max(accs.values()))
-    assert s["accuracy"]["ag_news.s.b"] == pytest.approx(accs["b"])
-    assert "ensemble_accuracy_ag_news" in s
+    assert s["accuracy"]["imdb.s.b.seed1"] == pytest.approx(accs["b"])
+    assert "ensemble_accuracy_imdb" in s
 
 
 def test_figures_are_png(report):

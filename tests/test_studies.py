@@ -1,10 +1,12 @@
-"""Study expansion: names, layering of overrides, grids, duplicates and cross-checks."""
+"""Study expansion: names, layering of overrides, grids, seeds, duplicates and the checks that
+run at plan time (before any job starts)."""
 
 import pytest
 
-from helpers import real_params, with_studies
+from helpers import fixture_params, real_params, with_studies
 from textclf.config import ParamsError
-from textclf.studies import embedding_name, resolve_variants, variant_by_id
+from textclf.settings import RNNConfig, variant_from_dict
+from textclf.studies import resolve_variants
 
 
 def _study(**extra):
@@ -19,94 +21,121 @@ def _study(**extra):
     return study
 
 
+def _params(**study):
+    return with_studies(fixture_params(), {"s": _study(**study)})
+
+
 def test_variants_layer_preset_set_variant():
-    params = with_studies(real_params(), {"s": _study()})
-    variants = {v["name"]: v for v in resolve_variants(params)}
+    params = _params()
+    variants = {v.name: v for v in resolve_variants(params)}
     assert list(variants) == ["lstm", "gru-bi"]
     gru = variants["gru-bi"]
-    assert gru["id"] == "imdb/s/gru-bi"
-    assert gru["model"]["cell"] == "gru" and gru["model"]["bidirectional"] is True
-    assert gru["model"]["hidden"] == 32  # from set
-    assert gru["model"]["layers"] == params["models"]["lstm_base"]["layers"]  # from preset
-    assert gru["training"]["epochs"] == 2
-    assert gru["training"]["batch_size"] == params["training"]["batch_size"]  # default
-    assert gru["quick"] is None
+    assert gru.id == "imdb/s/gru-bi" and gru.run_id == "full/imdb/s/gru-bi/seed1"
+    assert isinstance(gru.model, RNNConfig)
+    assert gru.model.cell == "gru" and gru.model.bidirectional is True
+    assert gru.model.hidden == 32  # from set
+    assert gru.model.layers == params["models"]["lstm_base"]["layers"]  # from preset
+    assert gru.training.epochs == 2
+    assert gru.training.batch_size == params["training"]["batch_size"]  # default
+    assert gru.quick is None and gru.mode == "full"
+
+
+def test_variant_round_trips_through_its_job_file_form():
+    for variant in resolve_variants(_params(), quick=True):
+        assert variant_from_dict(variant.to_dict(), "job") == variant
 
 
 def test_grid_expands_with_readable_names():
     grid = [
         {"name": "len", "key": "training.max_len", "values": [25, 256]},
-        {"name": "setup", "values": {"ref": {"model": {"pooling": "padded_last"}}, "fix": {}}},
+        {"name": "setup", "values": {"ref": {"model": {"pooling": "padded_last"},
+                                             "training": {"padding": "fixed"}}, "fix": {}}},
     ]
-    params = with_studies(real_params(), {"s": _study(grid=grid)})
-    variants = {v["name"]: v for v in resolve_variants(params)}
+    variants = {v.name: v for v in resolve_variants(_params(grid=grid))}
     assert sorted(variants) == sorted(
         f"{v}-len{n}-{s}" for v in ("lstm", "gru-bi") for n in (25, 256) for s in ("ref", "fix"))
-    assert variants["lstm-len25-ref"]["training"]["max_len"] == 25
-    assert variants["lstm-len25-ref"]["model"]["pooling"] == "padded_last"
-    assert variants["lstm-len256-fix"]["model"]["pooling"] == "last"
+    assert variants["lstm-len25-ref"].training.max_len == 25
+    assert variants["lstm-len25-ref"].model.pooling == "padded_last"
+    assert variants["lstm-len256-fix"].model.pooling == "last"
 
 
-def test_float_grid_labels_and_multiple_datasets():
+def test_float_grid_labels():
     grid = [{"name": "lr", "key": "training.optimizer.lr", "values": [0.001, 0.01]}]
-    params = with_studies(real_params(), {"s": _study(datasets=["imdb", "ag_news"], grid=grid)})
-    ids = [v["id"] for v in resolve_variants(params)]
-    assert "imdb/s/lstm-lr0.001" in ids and "ag_news/s/gru-bi-lr0.01" in ids
-    assert len(ids) == 8
+    ids = [v.id for v in resolve_variants(_params(grid=grid))]
+    assert ids == ["imdb/s/lstm-lr0.001", "imdb/s/lstm-lr0.01", "imdb/s/gru-bi-lr0.001", "imdb/s/gru-bi-lr0.01"]
+
+
+def test_seeds_are_replicas_from_run_study_or_argument():
+    params = _params(seeds=[1, 2, 3])
+    runs = [v.run_id for v in resolve_variants(params)]
+    assert runs[:3] == [f"full/imdb/s/lstm/seed{k}" for k in (1, 2, 3)] and len(runs) == 6
+    params["run"]["seeds"] = [7]
+    assert {v.seed for v in resolve_variants(params)} == {7}
+    assert {v.seed for v in resolve_variants(params, seeds=[4, 5])} == {4, 5}
+    # adding a seed keeps every existing replica's settings: only the new ones are new
+    two = {v.run_id: v for v in resolve_variants(params, seeds=[4, 5])}
+    three = {v.run_id: v for v in resolve_variants(params, seeds=[4, 5, 6])}
+    assert all(three[k] == v for k, v in two.items()) and len(three) - len(two) == 2
 
 
 def test_duplicate_variant_ids_rejected():
     grid = [{"name": "h", "key": "model.hidden", "values": [1, "1"]}]
-    params = with_studies(real_params(), {"s": _study(grid=grid)})
     with pytest.raises(ParamsError, match="duplicate variant names"):
-        resolve_variants(params)
+        resolve_variants(_params(grid=grid))
 
 
 def test_grid_key_must_name_a_section():
     grid = [{"name": "h", "key": "hidden", "values": [1, 2]}]
-    params = with_studies(real_params(), {"s": _study(grid=grid)})
     with pytest.raises(ParamsError, match=r"grid\[0\]\.key"):
-        resolve_variants(params)
+        resolve_variants(_params(grid=grid))
 
 
-def test_embedding_dim_mismatch_names_variant_and_keys():
-    params = with_studies(real_params(), {"s": _study(
-        variants={"glove": {"model": {"embedding": {"source": "glove50", "dim": 100}}}})})
-    with pytest.raises(ParamsError) as info:
-        resolve_variants(params)
-    msg = str(info.value)
-    assert "imdb/s/glove" in msg and "model.embedding.dim is 100" in msg and "embeddings.glove50.dim is 50" in msg
+def test_embedding_dim_comes_from_the_source():
+    params = _params(variants={"glove": {"model": {"embedding": {"source": "glove50", "dim": 100}}}})
+    (variant,) = resolve_variants(params)
+    assert variant.model.embedding.dim == 50 and variant.embedding == "glove50"
+    params["embeddings"]["glove50"]["member"] = "glove.6B.100d.txt"  # one edit switches the vectors
+    (variant,) = resolve_variants(params)
+    assert variant.model.embedding.dim == 100
 
 
 def test_unknown_embedding_source_lists_allowed():
-    params = with_studies(real_params(), {"s": _study(
-        variants={"x": {"model": {"embedding": {"source": "fasttext"}}}})})
-    with pytest.raises(ParamsError, match=r"unknown embedding 'fasttext'; allowed: \['random', 'glove100'"):
+    params = _params(variants={"x": {"model": {"embedding": {"source": "fasttext"}}}})
+    with pytest.raises(ParamsError, match=r"unknown embedding 'fasttext'; allowed: \['random', 'glove50'\]"):
         resolve_variants(params)
 
 
-def test_quick_setting_and_lookup_by_id():
-    params = with_studies(real_params(), {"s": _study()})
+def test_quick_setting_caps_in_the_resolved_variant():
+    params = _params()
     quick = resolve_variants(params, quick=True)
-    assert all(v["quick"] == params["quick"] for v in quick)
+    assert all(v.mode == "quick" and v.quick.train_rows == params["quick"]["train_rows"] for v in quick)
     for key in ("epochs", "batch_size", "warmup_steps"):
-        assert all(v["training"][key] == min(params["quick"][key], params["training"][key]) for v in quick)
-    assert variant_by_id(params, "imdb/s/lstm")["name"] == "lstm"
-    with pytest.raises(ParamsError, match="unknown variant 'imdb/s/nope'"):
-        variant_by_id(params, "imdb/s/nope")
+        assert all(getattr(v.training, key) == min(params["quick"][key], params["training"][key]) for v in quick)
 
 
-def test_embedding_name():
-    params = with_studies(real_params(), {"s": _study(
-        variants={"r": {}, "g": {"model": {"embedding": {"source": "glove50", "dim": 50}}}})})
-    names = {v["name"]: embedding_name(v) for v in resolve_variants(params)}
-    assert names == {"r": None, "g": "glove50"}
+@pytest.mark.parametrize(("overrides", "match"), [
+    ({"model": {"pooling": "padded_last"}}, "padded_last"),
+    ({"training": {"eval_split": "test", "report_epoch": "best"}}, "select the model on the test set"),
+])
+def test_incoherent_reference_switches_are_rejected_at_plan_time(overrides, match):
+    with pytest.raises(ParamsError, match=match):
+        resolve_variants(_params(variants={"x": overrides}))
 
 
-def test_shipped_studies_expand():
-    variants = resolve_variants(real_params(), "all")
-    assert variants, "params.yaml defines no variant"
-    assert len({v["id"] for v in variants}) == len(variants)
+def test_zero_validation_split_needs_test_selection():
+    params = _params()
+    params["datasets"]["imdb"]["split"]["val_fraction"] = 0
+    with pytest.raises(ParamsError, match="val_fraction is 0"):
+        resolve_variants(params)
+    params["training"].update(eval_split="test", report_epoch="last")
+    assert resolve_variants(params)
+
+
+def test_quick_row_caps_too_small_to_train_are_rejected():
+    params = _params()
+    params["quick"]["train_rows"] = 5
+    with pytest.raises(ParamsError, match="too small to train"):
+        resolve_variants(params, quick=True)
 
 
 def test_variant_level_grid_sweeps_only_that_variant():
@@ -116,19 +145,25 @@ def test_variant_level_grid_sweeps_only_that_variant():
         "hid": {"grid": [{"name": "h", "key": "model.hidden", "values": [10, 20]}]},
         "plain": {"model": {"cell": "gru"}},
     }
-    params = with_studies(real_params(), {"s": _study(variants=variants)})
-    resolved = {v["name"]: v for v in resolve_variants(params)}
+    resolved = {v.name: v for v in resolve_variants(_params(variants=variants))}
     assert list(resolved) == ["opt-sgd", "opt-adam", "hid-h10", "hid-h20", "plain"]
-    assert resolved["opt-sgd"]["training"]["optimizer"]["name"] == "sgd"
-    assert resolved["hid-h20"]["model"]["hidden"] == 20
-    assert resolved["plain"]["model"]["hidden"] == 32  # study `set` still applies
+    assert resolved["opt-sgd"].training.optimizer.name == "sgd"
+    assert resolved["hid-h20"].model.hidden == 20
+    assert resolved["plain"].model.hidden == 32  # study `set` still applies
+
+
+# ------------------------------------------------- the project's own params.yaml
+def test_shipped_studies_expand():
+    variants = resolve_variants(real_params(), "all")
+    assert variants, "params.yaml defines no variant"
+    assert len({v.run_id for v in variants}) == len(variants)
 
 
 def test_every_reference_names_a_variant_of_its_study():
     params = real_params()
     names = {}
     for v in resolve_variants(params, "all"):
-        names.setdefault(v["study"], set()).update({v["name"], f"{v['dataset']}/{v['name']}"})
+        names.setdefault(v.study, set()).update({v.name, f"{v.dataset}/{v.name}"})
     for study, spec in params["studies"].items():
         unknown = set(spec.get("reference", {})) - names[study]
         assert not unknown, f"studies.{study}.reference names no variant: {sorted(unknown)}"
@@ -137,7 +172,7 @@ def test_every_reference_names_a_variant_of_its_study():
 def test_reference_studies_have_expected_sizes():
     counts = {}
     for v in resolve_variants(real_params(), "all"):
-        counts[v["study"]] = counts.get(v["study"], 0) + 1
+        counts[v.study] = counts.get(v.study, 0) + 1
     assert counts["cells_agnews"] == 6 * 2 * 3 * 2
     assert counts["cells_imdb"] == 6 * 2 * 2
     assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 3

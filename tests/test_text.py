@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import random
@@ -13,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from textclf.config import REPO_ROOT, ParamsError
 from textclf.errors import DataError
@@ -278,30 +276,35 @@ def _write_prepared(folder: Path) -> None:
 
 @pytest.fixture
 def stage_env(tmp_path):
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    params = copy.deepcopy(params)
-    params["vocabs"]["tiny"] = {"tokenizer": {"name": "basic_english", "strip_html": True},
-                                "min_freq": 1, "max_size": None, "source": "train"}
-    params["vocabs"]["tiny_drop"] = {**params["vocabs"]["tiny"], "oov": "drop"}
-    params_path = tmp_path / "params.yaml"
-    params_path.write_text(yaml.safe_dump(params))
-    dataset = next(iter(params["datasets"]))
-    prepared = tmp_path / "prepared" / dataset
+    vocabs = {"tiny": {"tokenizer": {"name": "basic_english", "strip_html": True},
+                       "min_freq": 1, "max_size": None, "source": "train"}}
+    vocabs["tiny_drop"] = {**vocabs["tiny"], "oov": "drop"}
+    prepared = tmp_path / "prepared" / "toy"
     _write_prepared(prepared)
-    return {"params": str(params_path), "dataset": dataset, "prepared": str(prepared), "tmp": tmp_path}
+    return {"vocabs": vocabs, "dataset": "toy", "prepared": str(prepared), "tmp": tmp_path}
+
+
+def _job(env, name: str, settings: dict) -> str:
+    """A job file as the plan writes it (jobs/<stage>/...json)."""
+    path = env["tmp"] / "jobs" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))
+    return str(path)
 
 
 def _run_vocab(env, vocab="tiny"):
     out = env["tmp"] / "vocab" / env["dataset"] / f"{vocab}.json"
-    _script("vocab").main(["--params", env["params"], "--dataset", env["dataset"], "--vocab", vocab,
-                           "--prepared", env["prepared"], "--out", str(out)])
+    _script("vocab").main([_job(env, f"vocab-{vocab}", {
+        "dataset": env["dataset"], "vocab": vocab, "spec": env["vocabs"][vocab], "prepared": env["prepared"],
+        "out": str(out)})])
     return out
 
 
 def _run_encode(env, vocab_file, vocab="tiny"):
     out = env["tmp"] / "encoded" / env["dataset"] / vocab
-    _script("encode").main(["--params", env["params"], "--dataset", env["dataset"], "--vocab", vocab,
-                            "--prepared", env["prepared"], "--vocab-file", str(vocab_file), "--out", str(out)])
+    _script("encode").main([_job(env, f"encode-{vocab}", {
+        "dataset": env["dataset"], "vocab": vocab, "spec": env["vocabs"][vocab], "prepared": env["prepared"],
+        "vocab_file": str(vocab_file), "out": str(out)})])
     return out
 
 
@@ -334,20 +337,15 @@ def test_encode_drop_keeps_empty_rows(stage_env, caplog):
 
 def test_encode_refuses_stale_vocab(stage_env):
     vocab_file = _run_vocab(stage_env)
-    params = yaml.safe_load(Path(stage_env["params"]).read_text())
-    params["vocabs"]["tiny"]["min_freq"] = 2
-    Path(stage_env["params"]).write_text(yaml.safe_dump(params))
+    stage_env["vocabs"]["tiny"]["min_freq"] = 2
     with pytest.raises(DataError, match="min_freq"):
         _run_encode(stage_env, vocab_file)
 
 
-@pytest.mark.parametrize(("flag", "value", "section"), [("--vocab", "nope", "vocabs"), ("--dataset", "nope", "datasets")])
-def test_unknown_names_list_allowed(stage_env, flag, value, section):
-    argv = {"--vocab": "tiny", "--dataset": stage_env["dataset"], flag: value}
-    with pytest.raises(ParamsError, match=rf"{section}: unknown name 'nope'; allowed: \["):
-        _script("vocab").main(["--params", stage_env["params"], "--dataset", argv["--dataset"],
-                               "--vocab", argv["--vocab"], "--prepared", stage_env["prepared"],
-                               "--out", str(stage_env["tmp"] / "v.json")])
+def test_job_file_of_another_stage_is_refused(stage_env):
+    job = _job(stage_env, "wrong", {"dataset": "toy"})
+    with pytest.raises(ParamsError, match=r"wrong.json: not a job file of this stage \(missing \['vocab'"):
+        _script("vocab").main([job])
 
 
 def test_missing_prepared_split(stage_env):

@@ -19,8 +19,9 @@ from textclf.config import REPO_ROOT, ParamsError
 from textclf.errors import DataError
 from textclf.metrics import HISTORY_COLUMNS, classification_metrics, never_learned
 from textclf.models import build_model
+from textclf.settings import QuickCaps, RNNConfig, Variant, from_dict, variant_from_dict
 from textclf.studies import apply_quick
-from textclf.training import check_variant, train_variant
+from textclf.training import train_variant
 from textclf.training import trainer as trainer_mod
 from textclf.training.batching import (
     BUCKET_CHUNK_BATCHES,
@@ -105,13 +106,20 @@ def make_variant(**training) -> dict:
         },
         "quick": None,
     }
-    variant["training"].update(training)
+    optimizer = {**variant["training"]["optimizer"], **training.pop("optimizer", {})}
+    variant["training"].update(training, optimizer=optimizer)
     return variant
+
+
+def typed(variant: dict) -> Variant:
+    """The test's dict as the typed Variant the plan writes into a job file."""
+    return variant_from_dict({k: v for k, v in variant.items() if k != "id"}
+                             | {"mode": "quick" if variant["quick"] else "full"}, "test variant")
 
 
 def run(variant, dirs, out: Path, **kw) -> dict:
     prepared, encoded = dirs
-    return train_variant(variant, prepared_dir=prepared, encoded_dir=encoded, out_dir=out, **kw)
+    return train_variant(typed(variant), prepared_dir=prepared, encoded_dir=encoded, out_dir=out, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +194,9 @@ def test_every_optimizer_constructs_and_steps(name, sparse):
     model = build_model(variant["model"], vocab_size=VOCAB, num_classes=2, sparse=sparse)
     if sparse and name == "rmsprop":
         with pytest.raises(ValueError, match="sparse"):
-            build_optimization(model, variant["training"])
+            build_optimization(model, typed(variant).training)
         return
-    optim = build_optimization(model, variant["training"])
+    optim = build_optimization(model, typed(variant).training)
     if sparse and name in ("adam", "adamw"):
         assert isinstance(optim.optimizers[-1], torch.optim.SparseAdam)
     before = [p.detach().clone() for p in model.parameters()]
@@ -204,28 +212,33 @@ def test_every_optimizer_constructs_and_steps(name, sparse):
 def test_sparse_embedding_choice():
     cpu = torch.device("cpu")
     big, small = 100_000, 100
-    v = make_variant()
-    model = copy.deepcopy(v["model"]) | {"embedding": {"source": "random", "dim": 100, "freeze": False, "padding_idx": True}}
+
+    def training(**kw):
+        return typed(make_variant(**kw)).training
+
+    def model(freeze=False):
+        cfg = copy.deepcopy(make_variant()["model"])
+        cfg["embedding"] = {"source": "random", "dim": 100, "freeze": freeze, "padding_idx": True}
+        return from_dict(RNNConfig, cfg, "model")
+
     # auto: only where the sparse update is exactly the dense one (adagrad, sgd without momentum)
-    adagrad = make_variant(optimizer={"name": "adagrad", "lr": 0.01})["training"]
-    assert sparse_embedding_choice(model, adagrad, big, cpu)[0]
-    assert not sparse_embedding_choice(model, adagrad, small, cpu)[0]
-    plain_sgd = make_variant(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0})["training"]
-    assert sparse_embedding_choice(model, plain_sgd, big, cpu)[0]
-    momentum = make_variant(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9})["training"]
-    assert not sparse_embedding_choice(model, momentum | {"sparse_embeddings": True}, big, cpu)[0]
+    adagrad = training(optimizer={"name": "adagrad", "lr": 0.01})
+    assert sparse_embedding_choice(model(), adagrad, big, cpu)[0]
+    assert not sparse_embedding_choice(model(), adagrad, small, cpu)[0]
+    assert sparse_embedding_choice(model(), training(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0}), big, cpu)[0]
+    momentum = training(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9}, sparse_embeddings=True)
+    assert not sparse_embedding_choice(model(), momentum, big, cpu)[0]
     # adam's sparse form (lazy SparseAdam) is a different algorithm: never chosen by auto
-    assert v["training"]["optimizer"]["name"] == "adam"
-    on, why = sparse_embedding_choice(model, v["training"], big, cpu)
+    adam = training()
+    assert adam.optimizer.name == "adam"
+    on, why = sparse_embedding_choice(model(), adam, big, cpu)
     assert not on and "lazy Adam" in why
-    assert sparse_embedding_choice(model, v["training"] | {"sparse_embeddings": True}, small, cpu)[0]
-    assert not sparse_embedding_choice(model, v["training"] | {"sparse_embeddings": False}, big, cpu)[0]
-    rms = make_variant(optimizer={"name": "rmsprop", "lr": 0.001})["training"]
-    assert not sparse_embedding_choice(model, rms, big, cpu)[0]
-    wd = make_variant(optimizer={"name": "adam", "lr": 0.001, "weight_decay": 0.01})["training"]
-    assert not sparse_embedding_choice(model, wd, big, cpu)[0]
-    frozen = model | {"embedding": model["embedding"] | {"freeze": True}}
-    assert not sparse_embedding_choice(frozen, v["training"], big, cpu)[0]
+    assert sparse_embedding_choice(model(), training(sparse_embeddings=True), small, cpu)[0]
+    assert not sparse_embedding_choice(model(), training(sparse_embeddings=False), big, cpu)[0]
+    assert not sparse_embedding_choice(model(), training(optimizer={"name": "rmsprop", "lr": 0.001}), big, cpu)[0]
+    wd = training(optimizer={"name": "adam", "lr": 0.001, "weight_decay": 0.01})
+    assert not sparse_embedding_choice(model(), wd, big, cpu)[0]
+    assert not sparse_embedding_choice(model(freeze=True), adam, big, cpu)[0]
 
 
 def test_macro_f1_ignores_classes_absent_from_a_sample_and_nan_is_reported():
@@ -242,20 +255,9 @@ def test_never_learned_uses_the_reported_test_result():
     assert never_learned(0.9, labels, test) and not never_learned(0.9, labels, {**test, "accuracy": 0.8})
 
 
-@pytest.mark.parametrize(("training", "match"), [
-    ({"padding": "bucket"}, "padded_last"),
-    ({"padding": "fixed", "eval_split": "test", "report_epoch": "best"}, "select the model on the test set"),
-])
-def test_incoherent_reference_switches_are_rejected(training, match):
-    variant = make_variant(**training)
-    variant["model"]["pooling"] = "padded_last"
-    with pytest.raises(ParamsError, match=match):
-        check_variant(variant)
-
-
 def test_warmup_is_linear_then_constant():
     model = torch.nn.Linear(2, 2)
-    optim = build_optimization(model, make_variant(warmup_steps=4, optimizer={"name": "sgd", "lr": 0.1})["training"])
+    optim = build_optimization(model, typed(make_variant(warmup_steps=4, optimizer={"name": "sgd", "lr": 0.1})).training)
     lrs = []
     for _ in range(6):
         lrs.append(optim.lr)
@@ -352,7 +354,7 @@ def test_quick_mode_fixed_padding_and_sparse_sgd(data_dirs, tmp_path):
                            optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0})
     variant["model"]["pooling"] = "padded_last"
     variant["quick"] = {"epochs": 1, "train_rows": 100, "eval_rows": 50, "batch_size": 16, "warmup_steps": 0}
-    variant["training"] = apply_quick(variant["training"], variant["quick"])  # as resolve_variants does
+    variant["training"] = apply_quick(variant["training"], from_dict(QuickCaps, variant["quick"], "quick"))
     metrics = run(variant, data_dirs, tmp_path)
     assert metrics["epochs_run"] == 1 and metrics["n_train"] == 100 and metrics["n_test"] == 50
     assert metrics["sparse_embeddings"] == "on" and metrics["quick"] is True
@@ -373,31 +375,17 @@ def test_vocab_file_sizes_the_table_and_is_recorded(data_dirs, tmp_path):
 # ---------------------------------------------------------------- errors before work
 
 
-@pytest.mark.parametrize(("section", "key", "value"), [
-    ("model", "cell", "cnn"),
-    ("model", "hidden", 0),
-    ("model", "pooling", "foo"),
-    ("training", "optimizer", {"name": "lbfgs", "lr": 0.1}),
-    ("training", "padding", "sideways"),
-])
-def test_bad_params_name_variant_and_key(section, key, value, tmp_path):
-    variant = make_variant()
-    variant[section][key] = value
-    with pytest.raises(ParamsError, match=rf"toy/unit/gru.*{section}\.{key}"):
-        train_variant(variant, prepared_dir=tmp_path / "none", encoded_dir=tmp_path / "none", out_dir=tmp_path)
-
-
 def test_embedding_file_checks(tmp_path):
     variant = make_variant()
     variant["model"]["embedding"]["source"] = "glove50"
     kw = {"prepared_dir": tmp_path, "encoded_dir": tmp_path, "out_dir": tmp_path}
-    with pytest.raises(ParamsError, match="toy/unit/gru.*model.embedding.source.*--embedding"):
-        train_variant(variant, **kw)
-    with pytest.raises(ParamsError, match="does not exist"):
-        train_variant(variant, embedding_path=tmp_path / "missing.npy", **kw)
+    with pytest.raises(ParamsError, match="toy/unit/gru.*model.embedding.source.*no embedding matrix"):
+        train_variant(typed(variant), **kw)
+    with pytest.raises(DataError, match="does not exist"):
+        train_variant(typed(variant), embedding_path=tmp_path / "missing.npy", **kw)
     np.save(tmp_path / "e.npy", np.zeros((VOCAB, 8), dtype=np.float32))
-    with pytest.raises(ParamsError, match=r"toy/unit/gru.*model.embedding.dim is 16"):
-        train_variant(variant, embedding_path=tmp_path / "e.npy", **kw)
+    with pytest.raises(DataError, match=r"toy/unit/gru.*model.embedding.dim is 16"):
+        train_variant(typed(variant), embedding_path=tmp_path / "e.npy", **kw)
 
 
 def test_empty_train_split_is_a_data_error(tmp_path):
@@ -431,7 +419,7 @@ def test_tfidf_baseline_learns(tmp_path):
     write_prepared_text(tmp_path / "prep")
     variant = make_variant()
     variant["model"] = {"type": "tfidf_logreg", "ngram_max": 2, "min_df": 1, "max_features": None, "C": 10.0}
-    metrics = train_tfidf(variant, prepared_dir=tmp_path / "prep", out_dir=tmp_path / "out")
+    metrics = train_tfidf(typed(variant), prepared_dir=tmp_path / "prep", out_dir=tmp_path / "out")
     assert metrics["accuracy"] >= 0.9 and set(metrics) >= METRIC_KEYS
     assert metrics["model_type"] == "tfidf_logreg" and metrics["epochs_run"] == 1
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
@@ -445,30 +433,37 @@ def _train_script():
     return module
 
 
-def test_cli_runs_a_params_variant_and_a_variant_json(tmp_path, data_dirs, capsys):
+def _job(tmp_path: Path, variant: dict, inputs: dict, name: str) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"variant": typed(variant).to_dict() if "id" in variant else variant,
+                                "inputs": {"prepared": None, "encoded": None, "vocab_file": None,
+                                           "embedding": None} | inputs,
+                                "out": str(tmp_path / name)}))
+    return path
+
+
+def test_cli_trains_a_job_file(tmp_path, data_dirs, capsys):
     script = _train_script()
     write_prepared_text(tmp_path / "prep")
-    script.main(["--params", str(REPO_ROOT / "params.yaml"), "--variant", "imdb/baselines/tfidf", "--no-quick",
-                 "--prepared", str(tmp_path / "prep"), "--out", str(tmp_path / "tfidf")])
-    assert json.loads((tmp_path / "tfidf" / "metrics.json").read_text())["variant"] == "imdb/baselines/tfidf"
-    (tmp_path / "v.json").write_text(json.dumps(make_variant(epochs=1)))
-    script.main(["--variant-json", str(tmp_path / "v.json"), "--prepared", str(data_dirs[0]),
-                 "--encoded", str(data_dirs[1]), "--out", str(tmp_path / "gru")])
-    assert "toy/unit/gru: test accuracy" in capsys.readouterr().out
+    tfidf = make_variant()
+    tfidf["model"] = {"type": "tfidf_logreg", "ngram_max": 2, "min_df": 1, "max_features": None, "C": 10.0}
+    script.main([str(_job(tmp_path, tfidf, {"prepared": str(tmp_path / "prep")}, "tfidf"))])
+    assert json.loads((tmp_path / "tfidf" / "metrics.json").read_text())["variant"] == "toy/unit/gru"
+    job = _job(tmp_path, make_variant(epochs=1), {"prepared": str(data_dirs[0]), "encoded": str(data_dirs[1])}, "gru")
+    script.main([str(job)])
+    assert "full/toy/unit/gru/seed3: test accuracy" in capsys.readouterr().out
 
 
-def test_cli_bad_params_exit_2(tmp_path, capsys):
+def test_cli_bad_job_file_exit_2(tmp_path, capsys):
     script = _train_script()
-    bad = make_variant()
-    bad["model"]["cell"] = "cnn"
-    (tmp_path / "v.json").write_text(json.dumps(bad))
+    bad = typed(make_variant()).to_dict()
+    bad["model"]["colour"] = "blue"
     from textclf.stage import run_stage
 
     with pytest.raises(SystemExit) as exc:
-        run_stage(script.main, ["--variant-json", str(tmp_path / "v.json"), "--prepared", str(tmp_path),
-                                "--encoded", str(tmp_path), "--out", str(tmp_path / "o")])
+        run_stage(script.main, [str(_job(tmp_path, bad, {}, "bad"))])
     assert exc.value.code == 2
-    assert "model.cell" in capsys.readouterr().err
+    assert "['colour']" in capsys.readouterr().err
 
 
 def test_throughput_benchmark_runs_on_synthetic_data(capsys):

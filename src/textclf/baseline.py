@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,20 @@ from textclf.atomic import atomic_path
 from textclf.config import ParamsError
 from textclf.errors import DataError
 from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
+from textclf.settings import TfidfConfig, Variant
+from textclf.splits import SPLITS, quick_sample, read_classes
 from textclf.text.tokenize import PreparedSplit, read_split
-from textclf.training.trainer import SPLITS, check_variant, quick_sample, read_classes
 
 log = logging.getLogger(__name__)
 
-TFIDF_KEYS = ("ngram_max", "min_df", "max_features", "C")
 MAX_ITER = 2000
 
 
-def build_pipeline(model_cfg: Mapping[str, Any], seed: int) -> Pipeline:
+def build_pipeline(model_cfg: TfidfConfig, seed: int) -> Pipeline:
     return Pipeline([
-        ("tfidf", TfidfVectorizer(ngram_range=(1, model_cfg["ngram_max"]), min_df=model_cfg["min_df"],
-                                  max_features=model_cfg["max_features"], sublinear_tf=True, dtype=np.float32)),
-        ("logreg", LogisticRegression(C=model_cfg["C"], max_iter=MAX_ITER, random_state=seed)),
+        ("tfidf", TfidfVectorizer(ngram_range=(1, model_cfg.ngram_max), min_df=model_cfg.min_df,
+                                  max_features=model_cfg.max_features, sublinear_tf=True, dtype=np.float32)),
+        ("logreg", LogisticRegression(C=model_cfg.C, max_iter=MAX_ITER, random_state=seed)),
     ])
 
 
@@ -49,7 +48,7 @@ def _probs(pipe: Pipeline, texts: list[str], num_classes: int) -> np.ndarray:
     return out
 
 
-def _load(variant: Mapping[str, Any], prepared_dir: str | Path) -> dict[str, PreparedSplit]:
+def _load(variant: Variant, prepared_dir: str | Path) -> dict[str, PreparedSplit]:
     splits = {}
     for name in SPLITS:
         split = read_split(prepared_dir, name)
@@ -60,13 +59,11 @@ def _load(variant: Mapping[str, Any], prepared_dir: str | Path) -> dict[str, Pre
     return splits
 
 
-def train_tfidf(variant: Mapping[str, Any], *, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+def train_tfidf(variant: Variant, *, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Fit on train, score val and test, write model.pkl + the common results files."""
-    check_variant(variant)
-    vid, cfg = variant["id"], variant["model"]
-    missing = [k for k in TFIDF_KEYS if k not in cfg]
-    if missing:
-        raise ParamsError(f"{vid}: model type 'tfidf_logreg' needs key(s) {[f'model.{k}' for k in missing]}")
+    vid, cfg = variant.id, variant.model
+    if not isinstance(cfg, TfidfConfig):
+        raise ParamsError(f"{vid}: train_tfidf needs model type 'tfidf_logreg', got {cfg.type!r}")
     classes = read_classes(prepared_dir)
     data = _load(variant, prepared_dir)
     train = data["train"]
@@ -75,7 +72,7 @@ def train_tfidf(variant: Mapping[str, Any], *, prepared_dir: str | Path, out_dir
     if len(data["test"].labels) == 0:
         raise DataError(f"{vid}: the test split is empty ({prepared_dir}/test.parquet)")
 
-    pipe = build_pipeline(cfg, variant["training"]["seed"])
+    pipe = build_pipeline(cfg, variant.seed)
     start = time.perf_counter()
     try:
         pipe.fit(train.texts, train.labels)
@@ -98,14 +95,14 @@ def train_tfidf(variant: Mapping[str, Any], *, prepared_dir: str | Path, out_dir
         trainable_params=int(logreg.coef_.size + logreg.intercept_.size), best_epoch=1,
         variant=vid, model_type="tfidf_logreg", reported_epoch=1, eval_split="val", report_epoch="last",
         early_stopped=False, device="cpu", precision="float64", sparse_embeddings=None,
-        quick=bool(variant.get("quick")), empty_rows=None, resumed_from_epoch=None,
+        quick=variant.quick is not None, empty_rows=None, resumed_from_epoch=None,
         vocab_size=len(pipe.named_steps["tfidf"].vocabulary_),
     )
     log.info("%s: test accuracy %.4f, macro-F1 %.4f (%d features, %.1fs)", vid, metrics["accuracy"],
              metrics["macro_f1"], metrics["vocab_size"], seconds)
     out_dir = Path(out_dir)
     with atomic_path(out_dir / "model.pkl", suffix=".pkl") as tmp:
-        joblib.dump({"pipeline": pipe, "variant": dict(variant), "classes": classes}, tmp)
+        joblib.dump({"pipeline": pipe, "variant": variant.to_dict(), "classes": classes}, tmp)
     write_results(out_dir, metrics=metrics, history=history,
                   predictions=predictions_frame(data["test"].ids, data["test"].labels, probs["test"]))
     return metrics

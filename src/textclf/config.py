@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ def reference_problems(params: Mapping[str, Any]) -> list[str]:
                 problems.append(_unknown("download", emb["archive"], downloads, f"{where}.archive"))
         if emb["type"] == "word2vec_file" and "path" not in emb:
             problems.append(f"{where}: type 'word2vec_file' needs key 'path'")
+        if embedding_dim(emb) is None:
+            problems.append(f"{where}: set 'dim' (it can only be read from a GloVe member name such as "
+                            "glove.6B.50d.txt)")
     studies = params["studies"]
     selected = params["run"]["studies"]
     if selected != "all":
@@ -142,6 +146,15 @@ def reference_problems(params: Mapping[str, Any]) -> list[str]:
         if "vocab" in study and study["vocab"] not in params["vocabs"]:
             problems.append(_unknown("vocab", study["vocab"], params["vocabs"], f"{where}.vocab"))
     return problems
+
+
+def embedding_dim(entry: Mapping[str, Any]) -> int | None:
+    """An `embeddings` entry's vector width: `dim`, else (GloVe) the member's name, e.g.
+    glove.6B.50d.txt -> 50. So pointing glove100 at the 50d member is a single edit."""
+    if "dim" in entry:
+        return int(entry["dim"])
+    match = re.search(r"\.(\d+)d\.txt$", str(entry.get("member", "")))
+    return int(match.group(1)) if entry.get("type") == "glove" and match else None
 
 
 def select_studies(params: Mapping[str, Any], selection: Any = None) -> list[str]:

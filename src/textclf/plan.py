@@ -1,28 +1,33 @@
 """The job graph both engines run, derived from params.yaml.
 
 `Plan` turns the selected studies into concrete jobs (download → prepare → vocab → encode →
-glove cache → embeddings → train → report). Each job carries the exact command line, its data
-and code dependencies, its outputs and the params.yaml keys it reads. The Snakefile's rules
-look jobs up by their wildcards; `textclf dvc-yaml` writes the same jobs as dvc.yaml stages.
-Nothing about stage wiring is written twice.
+glove cache → embeddings → train → report). Each job has a small JSON *job file*
+(``jobs/<stage>/<key>.json``) holding exactly the settings its script reads, in canonical
+form. Snakemake takes the job file as an input, DVC as a dependency, and the stage script reads
+it instead of params.yaml: a job reruns when what it reads changes, and only then.
+`write_job_files` rewrites a file only when its content changes, so an edit that changes no
+resolved setting (a preset value every study overrides, a new grid value) reruns nothing old.
 """
 
 from __future__ import annotations
 
-import shlex
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textclf.config import REPO_ROOT, ParamsError, get_dotted
-from textclf.studies import embedding_name, resolve_variants
+from textclf import atomic
+from textclf.config import REPO_ROOT, ParamsError, embedding_dim, select_studies
+from textclf.settings import Variant, canonical_json
+from textclf.splits import SPLITS
+from textclf.studies import mode_name, resolve_variants
 
-SPLITS = ("train", "val", "test")
-SCRIPTS = "workflow/scripts"
+JOBS_DIR = "jobs"
+STAGES = ("download", "prepare", "vocab", "encode", "glove_cache", "embeddings", "train", "report")
 
-# Library code each stage runs (besides its script); edits to these files rerun the stage.
-# Shared plumbing (config, atomic, errors, stage) is deliberately left out.
+# Library code each stage runs besides its script (src/textclf/...): an edit reruns the stage.
+# Shared plumbing (config, settings, atomic, errors, stage) is deliberately left out.
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download": ("download.py",),
     "prepare": ("prepare.py", "sources"),
@@ -30,42 +35,92 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "encode": ("text",),
     "glove_cache": ("embeddings",),
     "embeddings": ("embeddings",),
-    "train": ("models", "training", "metrics.py", "baseline.py"),
+    "train": ("models", "training", "metrics.py"),
+    "baseline": ("baseline.py", "metrics.py"),  # train jobs of tfidf_logreg variants
     "report": ("report",),
 }
 
 
 @dataclass(frozen=True)
 class Job:
-    """One cached target: run `cmd` when `deps`, `code` or `params` change; it writes `outs`."""
+    """One cached target: `job_file` holds its settings; it reads `deps` and writes `outs`."""
 
     stage: str
     wildcards: tuple[tuple[str, str], ...]
-    cmd: tuple[str, ...]
-    deps: tuple[str, ...]
-    outs: tuple[str, ...]
-    params: Mapping[str, Any] = field(compare=False)
-    code: tuple[str, ...] = ()
-    metrics: tuple[str, ...] = ()
-    plots: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(compare=False, repr=False)
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
         return tuple(v for _, v in self.wildcards)
 
     @property
-    def shell(self) -> str:
-        return shlex.join(self.cmd)
+    def job_file(self) -> str:
+        return job_file(self.stage, self.key)
 
     @property
-    def dvc_name(self) -> str:
-        """A DVC stage name (letters, digits, - and _ only), e.g. train__imdb__smoke__lstm."""
-        parts = [self.stage, *self.key]
-        return "__".join("".join(c if c.isalnum() or c in "-_" else "_" for c in p) for p in parts)
+    def digest(self) -> str:
+        """sha256 of the job file's content: Snakemake reruns a job when it changes (`params`)."""
+        return hashlib.sha256(canonical_json(self.settings).encode()).hexdigest()
+
+    @property
+    def dvc_key(self) -> str:
+        """A foreach key DVC accepts (letters, digits, - and _), e.g. imdb__smoke__lstm__s1."""
+        return "__".join("".join(c if c.isalnum() or c in "-_" else "_" for c in p) for p in self.key) or "all"
+
+
+def job_file(stage: str, key: Iterable[str]) -> str:
+    parts = list(key)
+    if stage == "train":  # mode/dataset/study/variant/seed
+        parts[-1] = f"seed{parts[-1]}"
+    return f"{JOBS_DIR}/{stage}/{'/'.join(parts) or 'all'}.json"
+
+
+# ------------------------------------------------------------------ paths (written once)
+def raw(ref: str) -> str:
+    return f"data/raw/{ref}"
+
+
+def prepared_dir(dataset: str) -> str:
+    return f"data/prepared/{dataset}"
+
+
+def vocab_file(dataset: str, vocab: str) -> str:
+    return f"data/vocab/{dataset}/{vocab}.json"
+
+
+def encoded_dir(dataset: str, vocab: str) -> str:
+    return f"data/encoded/{dataset}/{vocab}"
+
+
+def glove_cache(member: str) -> str:
+    return f"data/embeddings/cache/{Path(member).stem}.kv"
+
+
+def embedding_file(dataset: str, vocab: str, embedding: str) -> str:
+    return f"data/embeddings/{dataset}/{vocab}/{embedding}.npy"
+
+
+def results_dir(variant: Variant) -> str:
+    return f"results/{variant.run_id}"
+
+
+def report_dir(mode: str) -> str:
+    """Full results report into reports/, quick ones into reports/quick/: never the same files."""
+    return "reports" if mode == "full" else f"reports/{mode}"
+
+
+TRAIN_OUTPUTS = ("metrics.json", "history.csv", "predictions.parquet")
+REPORT_OUTPUTS = ("summary.md", "summary.json", "variants.parquet", "figures")
 
 
 class Plan:
-    """All jobs needed for the selected studies' report, indexed by stage and wildcards."""
+    """All jobs needed for the selected studies' report(s), indexed by stage and wildcards.
+
+    `modes` lists the run modes planned (Snakemake plans both, so the target path picks one;
+    DVC plans run.quick's). `seeds` overrides run.seeds and the studies' seeds.
+    """
 
     def __init__(
         self,
@@ -73,20 +128,25 @@ class Plan:
         studies: Iterable[str] | str | None = None,
         *,
         quick: bool | None = None,
-        params_path: str = "params.yaml",
+        modes: Iterable[str] | None = None,
+        seeds: Iterable[int] | None = None,
         root: Path = REPO_ROOT,
     ) -> None:
         self.params = params
-        self.params_path = params_path
         self.root = root
         self.quick = params["run"]["quick"] if quick is None else quick
-        self.variants = resolve_variants(params, studies, quick=self.quick)
-        self.studies = sorted({v["study"] for v in self.variants}, key=list(params["studies"]).index)
+        self.mode = mode_name(self.quick)
+        self.studies = select_studies(params, studies)
+        self.modes = list(modes) if modes is not None else [self.mode]
         self._jobs: dict[str, dict[tuple[str, ...], Job]] = {}
-        self._code_cache: dict[str, tuple[str, ...]] = {}
-        for variant in self.variants:
-            self._add_variant(variant)
-        self._add_report()
+        self.variants: list[Variant] = []
+        for mode in self.modes:
+            variants = resolve_variants(params, self.studies, quick=mode == "quick", seeds=seeds)
+            for variant in variants:
+                self._add_variant(variant)
+            self._add_report(mode, variants)
+            if mode == self.mode:
+                self.variants = variants
 
     # ----------------------------------------------------------------- lookup
     def jobs(self, stage: str | None = None) -> list[Job]:
@@ -105,159 +165,184 @@ class Plan:
             )
         return table[key]
 
-    def targets(self) -> list[str]:
-        return list(self.job("report", {}).outs)
+    def targets(self, mode: str | None = None) -> list[str]:
+        return [o for o in self.job("report", {"mode": mode or self.mode}).outs if o.endswith("summary.md")]
 
-    # ------------------------------------------------------------- paths
-    @staticmethod
-    def raw(ref: str) -> str:
-        return f"data/raw/{ref}"
+    def code(self, job: Job) -> list[str]:
+        """The job's script and library files (repo-relative, sorted): Snakemake inputs. dvc.yaml
+        names the same paths (directories there: DVC hashes their content)."""
+        files = [f"workflow/scripts/{job.stage}.py"]
+        family = "baseline" if job.stage == "train" and job.settings["variant"]["model"]["type"] != "rnn" else job.stage
+        for entry in STAGE_CODE[family]:
+            path = self.root / "src" / "textclf" / entry
+            found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+            files += [p.relative_to(self.root).as_posix() for p in found if p.exists()]
+        return files
 
-    @staticmethod
-    def prepared(dataset: str) -> list[str]:
-        return [f"data/prepared/{dataset}/{s}.parquet" for s in SPLITS] + [f"data/prepared/{dataset}/stats.json"]
+    # ------------------------------------------------------------- job files
+    def write_job_files(self, root: Path | None = None) -> int:
+        """Write every job's settings file whose content changed; return how many were written."""
+        root = root or self.root
+        written = 0
+        for job in self.jobs():
+            path = root / job.job_file
+            text = canonical_json(job.settings)
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                atomic.write_text(path, text)
+                written += 1
+        return written
 
-    @staticmethod
-    def vocab_file(dataset: str, vocab: str) -> str:
-        return f"data/vocab/{dataset}/{vocab}.json"
-
-    @staticmethod
-    def encoded_dir(dataset: str, vocab: str) -> str:
-        return f"data/encoded/{dataset}/{vocab}"
-
-    @staticmethod
-    def glove_cache(member: str) -> str:
-        return f"data/embeddings/cache/{Path(member).stem}.kv"
-
-    @staticmethod
-    def embedding_file(dataset: str, vocab: str, embedding: str) -> str:
-        return f"data/embeddings/{dataset}/{vocab}/{embedding}.npy"
-
-    @staticmethod
-    def results_dir(variant_id: str) -> str:
-        return f"results/{variant_id}"
+    def dvc_jobs(self) -> dict[str, Any]:
+        """The data dvc.yaml's `foreach` stages iterate over: one entry per job, by stage."""
+        out: dict[str, Any] = {}
+        for job in self.jobs():
+            item = {"job": job.job_file, **_dvc_fields(job)}
+            family = _dvc_family(job)
+            out.setdefault(family, {})[job.dvc_key] = item
+        return {family: out.get(family, {}) for family in DVC_FAMILIES}
 
     # ------------------------------------------------------------- building
-    def _script(self, stage: str) -> list[str]:
-        return ["python", f"{SCRIPTS}/{stage}.py", "--params", self.params_path]
-
-    def _code(self, stage: str) -> tuple[str, ...]:
-        """The stage script and its library files, as repo-relative paths (sorted)."""
-        if stage not in self._code_cache:
-            files = [f"{SCRIPTS}/{stage}.py"]
-            for entry in STAGE_CODE[stage]:
-                path = self.root / "src" / "textclf" / entry
-                found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-                files += [p.relative_to(self.root).as_posix() for p in found if p.exists()]
-            self._code_cache[stage] = tuple(files)
-        return self._code_cache[stage]
-
-    def _put(self, stage: str, wildcards: dict[str, str], cmd: list[str], deps: list[str],
-             outs: list[str], param_keys: Iterable[str], **extra: Any) -> Job:
+    def _put(self, stage: str, wildcards: dict[str, str], settings: Mapping[str, Any],
+             deps: list[str], outs: list[str]) -> Job:
         key = tuple(wildcards.values())
         table = self._jobs.setdefault(stage, {})
-        if key in table:
-            return table[key]
-        job = Job(
-            stage=stage,
-            wildcards=tuple(wildcards.items()),
-            cmd=tuple(cmd),
-            deps=tuple(dict.fromkeys(deps)),
-            outs=tuple(outs),
-            params={k: get_dotted(self.params, k) for k in dict.fromkeys(param_keys)},
-            code=self._code(stage),
-            **extra,
-        )
-        table[key] = job
-        return job
+        if key not in table:
+            table[key] = Job(stage, tuple(wildcards.items()), settings, tuple(dict.fromkeys(deps)), tuple(outs))
+        return table[key]
 
     def _add_download(self, ref: str) -> str:
         group, _, name = ref.partition("/")
-        out = self.raw(ref)
+        out = raw(ref)
+        spec = self.params["downloads"][group][name]
         self._put("download", {"group": group, "file": name},
-                  [*self._script("download"), "--file", ref, "--out", out],
-                  [], [out, f"{out}.sha256"], [f"downloads.{group}"])
+                  {"file": ref, "url": spec["url"], "sha256": spec["sha256"], "out": out}, [], [out, f"{out}.sha256"])
         return out
 
-    def _add_prepare(self, dataset: str) -> list[str]:
+    def _add_prepare(self, dataset: str) -> str:
         spec = self.params["datasets"][dataset]
-        raws = [self._add_download(ref) for ref in spec["files"].values()]
-        outs = self.prepared(dataset)
-        self._put("prepare", {"dataset": dataset},
-                  [*self._script("prepare"), "--dataset", dataset, "--raw", "data/raw",
-                   "--out", f"data/prepared/{dataset}"],
-                  raws, outs, [f"datasets.{dataset}"])
-        return outs
+        raws = {role: self._add_download(ref) for role, ref in spec["files"].items()}
+        out = prepared_dir(dataset)
+        self._put("prepare", {"dataset": dataset}, {"dataset": dataset, "spec": spec, "raw": raws, "out": out},
+                  list(raws.values()), [f"{out}/{s}.parquet" for s in SPLITS] + [f"{out}/stats.json"])
+        return out
 
     def _add_vocab(self, dataset: str, vocab: str) -> tuple[str, str]:
         prepared = self._add_prepare(dataset)
-        vfile = self.vocab_file(dataset, vocab)
+        spec = self.params["vocabs"][vocab]
+        vfile, enc = vocab_file(dataset, vocab), encoded_dir(dataset, vocab)
+        split_files = [f"{prepared}/{s}.parquet" for s in SPLITS]
         self._put("vocab", {"dataset": dataset, "vocab": vocab},
-                  [*self._script("vocab"), "--dataset", dataset, "--vocab", vocab,
-                   "--prepared", f"data/prepared/{dataset}", "--out", vfile],
-                  prepared, [vfile], [f"vocabs.{vocab}"])
-        enc = self.encoded_dir(dataset, vocab)
+                  {"dataset": dataset, "vocab": vocab, "spec": spec, "prepared": prepared, "out": vfile},
+                  split_files, [vfile])
         self._put("encode", {"dataset": dataset, "vocab": vocab},
-                  [*self._script("encode"), "--dataset", dataset, "--vocab", vocab,
-                   "--prepared", f"data/prepared/{dataset}", "--vocab-file", vfile, "--out", enc],
-                  [*prepared, vfile], [enc], [f"vocabs.{vocab}"])
+                  {"dataset": dataset, "vocab": vocab, "spec": spec, "prepared": prepared, "vocab_file": vfile,
+                   "out": enc}, [*split_files, vfile], [enc])
         return vfile, enc
 
-    def _add_embedding(self, dataset: str, vocab: str, name: str, vfile: str, enc: str) -> str:
-        spec = self.params["embeddings"][name]
-        out = self.embedding_file(dataset, vocab, name)
-        cmd = [*self._script("embeddings"), "--dataset", dataset, "--vocab", vocab,
-               "--embedding", name, "--vocab-file", vfile, "--encoded", enc]
+    def _add_embedding(self, dataset: str, vocab: str, name: str) -> str:
+        vfile, enc = self._add_vocab(dataset, vocab)
+        spec = {**self.params["embeddings"][name], "dim": embedding_dim(self.params["embeddings"][name])}
+        out = embedding_file(dataset, vocab, name)
+        settings: dict[str, Any] = {"dataset": dataset, "vocab": vocab, "vocab_spec": self.params["vocabs"][vocab],
+                                    "embedding": name, "spec": spec, "vocab_file": vfile, "encoded": enc,
+                                    "cache": None, "out": out}
         deps = [vfile, enc]
         if spec["type"] == "glove":
             archive = self._add_download(spec["archive"])
-            cache = self.glove_cache(spec["member"])
+            cache = glove_cache(spec["member"])
             self._put("glove_cache", {"member": Path(spec["member"]).stem},
-                      [*self._script("glove_cache"), "--embedding", name, "--archive", archive,
-                       "--out", cache],
-                      [archive], [cache], [f"embeddings.{name}"])
-            cmd += ["--cache", cache]
+                      {"archive": archive, "member": spec["member"], "dim": spec["dim"], "out": cache},
+                      [archive], [cache])
+            settings["cache"] = cache
             deps.append(cache)
         elif spec["type"] == "word2vec_file":
             deps.append(spec["path"])
-        self._put("embeddings", {"dataset": dataset, "vocab": vocab, "embedding": name},
-                  [*cmd, "--out", out], deps, [out, out.removesuffix(".npy") + ".coverage.json"],
-                  [f"embeddings.{name}"])
+        self._put("embeddings", {"dataset": dataset, "vocab": vocab, "embedding": name}, settings,
+                  deps, [out, out.removesuffix(".npy") + ".coverage.json"])
         return out
 
-    def _add_variant(self, variant: Mapping[str, Any]) -> None:
-        dataset = variant["dataset"]
-        prepared = self._add_prepare(dataset)
-        out = self.results_dir(variant["id"])
-        cmd = [*self._script("train"), "--variant", variant["id"],
-               "--quick" if self.quick else "--no-quick",
-               "--prepared", f"data/prepared/{dataset}"]
-        deps = list(prepared)
-        if variant["model"]["type"] == "rnn":
-            vfile, enc = self._add_vocab(dataset, variant["vocab"])
-            cmd += ["--encoded", enc, "--vocab-file", vfile]
-            deps += [vfile, enc]
-            emb = embedding_name(variant)
-            if emb:
-                matrix = self._add_embedding(dataset, variant["vocab"], emb, vfile, enc)
-                cmd += ["--embedding", matrix]
-                deps.append(matrix)
-        study, name = variant["study"], variant["name"]
-        keys = [*variant["param_keys"], f"models.{variant['preset']}", "training", "run.quick"]
-        if self.quick:
-            keys.append("quick")
-        self._put("train", {"dataset": dataset, "study": study, "variant": name},
-                  [*cmd, "--out", out], deps,
-                  [f"{out}/metrics.json", f"{out}/history.csv", f"{out}/predictions.parquet"],
-                  keys, plots=(f"{out}/history.csv",))
+    def _add_variant(self, variant: Variant) -> None:
+        prepared = self._add_prepare(variant.dataset)
+        inputs: dict[str, str | None] = {"prepared": prepared, "encoded": None, "vocab_file": None, "embedding": None}
+        deps = [f"{prepared}/stats.json"]
+        if variant.is_neural:
+            assert variant.vocab is not None
+            inputs["vocab_file"], inputs["encoded"] = self._add_vocab(variant.dataset, variant.vocab)
+            deps += [inputs["vocab_file"], inputs["encoded"]]
+            if variant.embedding:
+                inputs["embedding"] = self._add_embedding(variant.dataset, variant.vocab, variant.embedding)
+                deps.append(inputs["embedding"])
+        else:
+            deps += [f"{prepared}/{s}.parquet" for s in SPLITS]
+        out = results_dir(variant)
+        self._put("train", {"mode": variant.mode, "dataset": variant.dataset, "study": variant.study,
+                            "variant": variant.name, "seed": str(variant.seed)},
+                  {"variant": variant.to_dict(), "inputs": inputs, "out": out}, deps,
+                  [f"{out}/{o}" for o in TRAIN_OUTPUTS])
 
-    def _add_report(self) -> None:
-        metrics = [o for job in self.jobs("train") for o in job.outs]
-        stats = [f"data/prepared/{d}/stats.json" for d in sorted({v["dataset"] for v in self.variants})]
-        self._put("report", {},
-                  [*self._script("report"), "--studies", ",".join(self.studies),
-                   "--results", "results", "--out", "reports"],
-                  [*metrics, *stats],
-                  ["reports/summary.md", "reports/summary.json", "reports/variants.parquet", "reports/figures"],
-                  [*(f"studies.{s}" for s in self.studies), "run.quick"],
-                  metrics=("reports/summary.json",))
+    def _add_report(self, mode: str, variants: list[Variant]) -> None:
+        runs = [self.job("train", {"mode": v.mode, "dataset": v.dataset, "study": v.study, "variant": v.name,
+                                   "seed": str(v.seed)}) for v in variants]
+        datasets = sorted({v.dataset for v in variants})
+        studies = [s for s in self.studies if any(v.study == s for v in variants)]
+        settings = {
+            "mode": mode,
+            "quick": dict(self.params["quick"]) if mode == "quick" else None,
+            "studies": {s: _report_view(self.params["studies"][s]) for s in studies},
+            "datasets": {d: {"classes": self.params["datasets"][d]["classes"], "stats": f"{prepared_dir(d)}/stats.json"}
+                         for d in datasets},
+            "runs": [{"variant": v.to_dict(), "results": results_dir(v)} for v in variants],
+            "out": report_dir(mode),
+        }
+        out = report_dir(mode)
+        self._put("report", {"mode": mode}, settings,
+                  [*(o for job in runs for o in job.outs), *(s["stats"] for s in settings["datasets"].values())],
+                  [f"{out}/{o}" for o in REPORT_OUTPUTS])
+
+
+def _report_view(study: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report shows of a study definition (not its variants: those come resolved)."""
+    return {k: study[k] for k in ("description", "reference_source", "reference") if k in study}
+
+
+# DVC needs a fixed list of dependencies per stage, so jobs whose inputs differ in shape are
+# separate foreach families (see dvc.yaml).
+DVC_FAMILIES = ("download", "prepare", "vocab", "encode", "glove_cache", "embeddings", "word2vec",
+                "word2vec_file", "train", "train_pretrained", "baseline", "report")
+
+
+def _dvc_family(job: Job) -> str:
+    if job.stage == "train":
+        variant = job.settings["variant"]
+        if variant["model"]["type"] != "rnn":
+            return "baseline"
+        return "train_pretrained" if job.settings["inputs"]["embedding"] else "train"
+    if job.stage == "embeddings" and job.settings["spec"]["type"] != "glove":
+        return job.settings["spec"]["type"]
+    return job.stage
+
+
+def _dvc_fields(job: Job) -> dict[str, Any]:
+    """The paths a foreach item names (everything else comes from the job file)."""
+    s = job.settings
+    if job.stage == "download":
+        return {"out": job.outs[0]}
+    if job.stage == "prepare":
+        groups = sorted({path.rsplit("/", 1)[0] for path in s["raw"].values()})
+        if len(groups) != 1:
+            raise ParamsError(f"datasets.{s['dataset']}.files: under DVC a dataset's files must come from one "
+                              f"download group (its stage depends on data/raw/<group>/), got {groups}")
+        return {"raw_dir": groups[0], "out": prepared_dir(s["dataset"])}
+    if job.stage in ("vocab", "encode"):
+        return {"prepared": s["prepared"], "vocab_file": vocab_file(s["dataset"], s["vocab"]),
+                "out": job.outs[0]}
+    if job.stage == "glove_cache":
+        return {"archive": s["archive"], "out": job.outs[0]}
+    if job.stage == "embeddings":
+        return {"vocab_file": s["vocab_file"], "encoded": s["encoded"], "source": s["cache"] or s["spec"].get("path"),
+                "out": job.outs[0], "coverage": job.outs[1]}
+    if job.stage == "train":
+        inputs = s["inputs"]
+        return {"prepared": inputs["prepared"], "vocab_file": inputs["vocab_file"], "encoded": inputs["encoded"],
+                "embedding": inputs["embedding"], "out": job.outs[0].rsplit("/", 1)[0]}
+    return {"results": f"results/{s['mode']}", "out": s["out"]}

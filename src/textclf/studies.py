@@ -1,25 +1,51 @@
-"""Expand named studies into concrete, fully resolved model variants.
+"""Expand named studies into concrete, fully resolved, checked variants.
 
-This is the ONE place where a study becomes variants; the Snakefile, the dvc.yaml generator,
-the train script and the report all call `resolve_variants`.
+This is the ONE place where a study becomes variants; the plan (both engines), the CLI and the
+report read its output. Every rule about a resolved value is checked here, at plan time,
+before any job starts.
 
 A variant's settings are layered, later wins:
     models[<preset>] + training  ←  study.set  ←  study.variants[<name>]  ←  one grid point
 Grid axes come from the variant's own `grid` (a sweep of that variant only) and then from the
-study's `grid` (applied to every variant). Its id is ``<dataset>/<study>/<name>`` and its
-results live in ``results/<id>/``. Grid points append ``-<axis><value>`` (scalar axes) or
-``-<key>`` (named override sets) to the name.
+study's `grid` (applied to every variant). Grid points append ``-<axis><value>`` (scalar axes)
+or ``-<key>`` (named override sets) to the name. Each variant is trained once per seed
+(``run.seeds``, else the study's ``seeds``, else ``[training.seed]``) and per mode (full, or
+quick with the `quick` caps): a replica's results live in ``results/<mode>/<dataset>/<study>/
+<name>/seed<k>/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from textclf.config import ParamsError, deep_merge, select_studies
+from textclf.config import ParamsError, deep_merge, embedding_dim, select_studies
+from textclf.settings import (
+    QuickCaps,
+    RNNConfig,
+    TrainingConfig,
+    Variant,
+    from_dict,
+    model_config,
+)
 
 OVERRIDE_SECTIONS = ("model", "training")
+MODES = ("full", "quick")
+
+
+def mode_name(quick: bool) -> str:
+    return "quick" if quick else "full"
+
+
+def study_seeds(params: Mapping[str, Any], study: str, training_seed: int,
+                seeds: Iterable[int] | None = None) -> list[int]:
+    """Replica seeds: the `seeds` argument (Snakemake --config seeds=), else run.seeds, else
+    the study's `seeds`, else the variant's own training.seed."""
+    chosen = seeds if seeds is not None else params["run"].get("seeds")
+    chosen = chosen if chosen is not None else params["studies"][study].get("seeds")
+    return [int(s) for s in chosen] if chosen is not None else [training_seed]
 
 
 def resolve_variants(
@@ -27,68 +53,51 @@ def resolve_variants(
     studies: Iterable[str] | str | None = None,
     *,
     quick: bool | None = None,
-) -> list[dict[str, Any]]:
-    """All variants of the selected studies (default: run.studies), in a stable order.
+    seeds: Iterable[int] | None = None,
+) -> list[Variant]:
+    """Every replica of the selected studies (default: run.studies), in a stable order.
 
-    `quick` overrides run.quick. Raises ParamsError for duplicate ids, unknown embedding
-    sources, a GloVe/word2vec dim that differs from the model's embedding dim, or a neural
-    variant without a vocabulary.
+    `quick` overrides run.quick; `seeds` overrides run.seeds and the studies' seeds. Raises
+    ParamsError for duplicate ids and for any setting that would fail once jobs run.
     """
     selected = select_studies(params, studies)
     use_quick = params["run"]["quick"] if quick is None else quick
-    variants: list[dict[str, Any]] = []
+    caps = from_dict(QuickCaps, params["quick"], "quick") if use_quick else None
+    variants: list[Variant] = []
     seen: dict[str, str] = {}
     for study_name in selected:
         study = params["studies"][study_name]
         for dataset in study["datasets"]:
-            for name, point_overrides, point_keys in _expand(study_name, study):
-                variant = _resolve_one(params, study_name, study, dataset, name, point_overrides)
-                variant["quick"] = dict(params["quick"]) if use_quick else None
-                if use_quick:
-                    variant["training"] = apply_quick(variant["training"], params["quick"])
-                variant["param_keys"] = point_keys
-                if variant["id"] in seen:
+            for name, overrides in _expand(study_name, study):
+                base = _resolve_one(params, study_name, study, dataset, name, overrides, caps)
+                if base.id in seen:
                     raise ParamsError(
-                        f"studies.{study_name}: variant id {variant['id']!r} is produced twice "
-                        f"(also by {seen[variant['id']]}); rename a variant or a grid value"
+                        f"studies.{study_name}: variant id {base.id!r} is produced twice "
+                        f"(also by {seen[base.id]}); rename a variant or a grid value"
                     )
-                seen[variant["id"]] = f"studies.{study_name}"
-                variants.append(variant)
+                seen[base.id] = f"studies.{study_name}"
+                for seed in study_seeds(params, study_name, base.training.seed, seeds):
+                    variants.append(dataclasses.replace(
+                        base, training=dataclasses.replace(base.training, seed=seed)))
     return variants
 
 
-def apply_quick(training: Mapping[str, Any], quick: Mapping[str, Any]) -> dict[str, Any]:
+def apply_quick(training: Mapping[str, Any], quick: QuickCaps) -> dict[str, Any]:
     """The quick setting caps epochs, batch size and warm-up (rows are sampled by the trainer),
     so the effective values show in the variant's config, its results and the report."""
     out = dict(training)
     for key in ("epochs", "batch_size", "warmup_steps"):
-        out[key] = min(training[key], quick[key])
+        out[key] = min(training[key], getattr(quick, key))
     return out
 
 
-def variant_by_id(params: Mapping[str, Any], variant_id: str, *, quick: bool | None = None) -> dict[str, Any]:
-    """Look one variant up by id among ALL studies (not only the selected ones)."""
-    for variant in resolve_variants(params, "all", quick=quick):
-        if variant["id"] == variant_id:
-            return variant
-    known = [v["id"] for v in resolve_variants(params, "all", quick=quick)]
-    hint = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
-    raise ParamsError(f"unknown variant {variant_id!r}; known variants: {hint}")
-
-
-def _expand(study_name: str, study: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], list[str]]]:
-    """(name, merged overrides, params.yaml keys read) for every variant × grid point."""
-    base_keys = [f"studies.{study_name}.model"]
-    if "set" in study:
-        base_keys.append(f"studies.{study_name}.set")
-    if study.get("grid"):
-        base_keys.append(f"studies.{study_name}.grid")
+def _expand(study_name: str, study: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, merged overrides) for every variant × grid point."""
     study_axes = [_axis_points(f"studies.{study_name}.grid[{i}]", axis)
                   for i, axis in enumerate(study.get("grid", []))]
     out = []
     for vname, voverrides in study["variants"].items():
         where = f"studies.{study_name}.variants.{vname}"
-        keys = [*base_keys, where]
         own = dict(voverrides)
         axes = [_axis_points(f"{where}.grid[{i}]", axis) for i, axis in enumerate(own.pop("grid", []))]
         axes += study_axes
@@ -97,7 +106,7 @@ def _expand(study_name: str, study: Mapping[str, Any]) -> list[tuple[str, dict[s
             merged = deep_merge(study.get("set", {}), own)
             for _, point in combo:
                 merged = deep_merge(merged, point)
-            out.append((name, merged, keys))
+            out.append((name, merged))
     return out
 
 
@@ -145,54 +154,67 @@ def _resolve_one(
     dataset: str,
     name: str,
     overrides: Mapping[str, Any],
-) -> dict[str, Any]:
-    variant_id = f"{dataset}/{study_name}/{name}"
+    caps: QuickCaps | None,
+) -> Variant:
+    where = f"{dataset}/{study_name}/{name}"
     preset = overrides.get("preset", study["model"])
     if preset not in params["models"]:
-        raise ParamsError(f"{variant_id}: unknown model preset {preset!r}; allowed: {sorted(params['models'])}")
+        raise ParamsError(f"{where}: unknown model preset {preset!r}; allowed: {sorted(params['models'])}")
     model = deep_merge(params["models"][preset], overrides.get("model", {}))
     training = deep_merge(params["training"], overrides.get("training", {}))
-    vocab = overrides.get("vocab", study.get("vocab"))
-    variant = {
-        "id": variant_id,
-        "dataset": dataset,
-        "study": study_name,
-        "name": name,
-        "preset": preset,
-        "vocab": vocab,
-        "model": model,
-        "training": training,
-    }
-    _check_variant(params, variant)
+    if caps is not None:
+        training = apply_quick(training, caps)
+    if model.get("type") == "rnn":
+        model = _embedding_from_source(params, model, where)
+    else:  # the baseline's preset carries no rnn keys; a study `set` for rnn variants may
+        model = {k: v for k, v in model.items() if k in {"type", "ngram_max", "min_df", "max_features", "C"}}
+    variant = Variant(
+        dataset=dataset,
+        study=study_name,
+        name=name,
+        mode=mode_name(caps is not None),
+        vocab=overrides.get("vocab", study.get("vocab")) if model["type"] == "rnn" else None,
+        model=model_config(model, f"{where}: model"),
+        training=from_dict(TrainingConfig, training, f"{where}: training"),
+        quick=caps,
+    )
+    check_variant(params, variant)
     return variant
 
 
-def _check_variant(params: Mapping[str, Any], variant: Mapping[str, Any]) -> None:
-    """Cross-checks that need the resolved variant (the schema checked types already)."""
-    vid, model = variant["id"], variant["model"]
-    if model["type"] == "tfidf_logreg":
+def _embedding_from_source(params: Mapping[str, Any], model: dict[str, Any], where: str) -> dict[str, Any]:
+    """A pre-trained source fixes the embedding width (its vectors' dimension)."""
+    source = model.get("embedding", {}).get("source", "random")
+    if source == "random":
+        return model
+    if source not in params["embeddings"]:
+        allowed = ["random", *sorted(params["embeddings"])]
+        raise ParamsError(f"{where}: model.embedding.source: unknown embedding {source!r}; allowed: {allowed}")
+    return deep_merge(model, {"embedding": {"dim": embedding_dim(params["embeddings"][source])}})
+
+
+def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
+    """Cross-checks of one resolved variant (the schema checked names and types already)."""
+    vid, training = variant.id, variant.training
+    if training.eval_split == "test" and training.report_epoch == "best":
+        raise ParamsError(f"{vid}: training.report_epoch 'best' with eval_split 'test' would select the "
+                          "model on the test set; use eval_split 'val', or report_epoch 'last' (the reference)")
+    split = params["datasets"][variant.dataset]["split"]
+    if split["val_fraction"] == 0 and training.eval_split == "val":
+        raise ParamsError(f"{vid}: datasets.{variant.dataset}.split.val_fraction is 0 (no validation split) "
+                          "but training.eval_split is 'val'; set a val_fraction or eval_split 'test'")
+    classes = len(params["datasets"][variant.dataset]["classes"])
+    if variant.quick is not None and min(variant.quick.train_rows, variant.quick.eval_rows) < 10 * classes:
+        raise ParamsError(f"quick.train_rows / quick.eval_rows ({variant.quick.train_rows} / "
+                          f"{variant.quick.eval_rows}) are too small to train {vid} ({classes} classes): "
+                          f"use at least {10 * classes}")
+    model = variant.model
+    if not isinstance(model, RNNConfig):
         return
-    if not variant["vocab"]:
-        raise ParamsError(f"{vid}: a neural variant needs a vocabulary: set studies.{variant['study']}.vocab")
-    if variant["vocab"] not in params["vocabs"]:
-        raise ParamsError(f"{vid}: vocab: unknown vocab {variant['vocab']!r}; allowed: {sorted(params['vocabs'])}")
-    emb = model.get("embedding", {})
-    source = emb.get("source", "random")
-    if source != "random":
-        if source not in params["embeddings"]:
-            allowed = ["random", *sorted(params["embeddings"])]
-            raise ParamsError(f"{vid}: model.embedding.source: unknown embedding {source!r}; allowed: {allowed}")
-        file_dim = params["embeddings"][source]["dim"]
-        if emb.get("dim") != file_dim:
-            raise ParamsError(
-                f"{vid}: model.embedding.dim is {emb.get('dim')} but embeddings.{source}.dim is {file_dim}; "
-                "set them equal"
-            )
-
-
-def embedding_name(variant: Mapping[str, Any]) -> str | None:
-    """The `embeddings` entry a variant needs, or None for random init / baselines."""
-    if variant["model"]["type"] != "rnn":
-        return None
-    source = variant["model"].get("embedding", {}).get("source", "random")
-    return None if source == "random" else source
+    if not variant.vocab:
+        raise ParamsError(f"{vid}: a neural variant needs a vocabulary: set studies.{variant.study}.vocab")
+    if variant.vocab not in params["vocabs"]:
+        raise ParamsError(f"{vid}: vocab: unknown vocab {variant.vocab!r}; allowed: {sorted(params['vocabs'])}")
+    if model.pooling == "padded_last" and training.padding != "fixed":
+        raise ParamsError(f"{vid}: model.pooling 'padded_last' reproduces the reference flaw only with "
+                          "training.padding 'fixed' (every row padded to max_len); set it")

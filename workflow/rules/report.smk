@@ -1,32 +1,29 @@
-# Report: tables, figures and flat metrics of the selected studies.
+# Report: tables, figures and flat metrics of the selected studies, per setting:
+# reports/ for the full setting, reports/quick/ for the quick one ({mode_dir} = "" or "quick/").
 
 
 rule report:
-    """Aggregate every variant's metrics into reports/summary.{md,json} and figures."""
+    """Aggregate every replica's metrics into summary.{md,json}, a table and figures."""
     input:
-        unpack(PLAN.inputs("report")),
+        job=ancient(lambda w: report_job(w).job_file),
+        results=lambda w: list(report_job(w).deps),
+        code=lambda w: PLAN.code(report_job(w)),
+    params:
+        settings=lambda w: report_job(w).digest,
     output:
-        summary=report("reports/summary.md", caption="../report/summary.rst", category="Summary"),
-        metrics="reports/summary.json",
-        table="reports/variants.parquet",
+        summary=report("reports/{mode_dir}summary.md", caption="../report/summary.rst", category="Summary"),
+        metrics="reports/{mode_dir}summary.json",
+        table="reports/{mode_dir}variants.parquet",
         figures=report(
-            directory("reports/figures"),
+            directory("reports/{mode_dir}figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
-    params:
-        cmd=PLAN.command("report"),
-        settings=PLAN.settings("report"),
+    log:
+        "logs/report/{mode_dir}report.log",
     conda:
         "../envs/textclf.yaml"
-    log:
-        "logs/report.log",
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
-
-
-onerror:
-    # Some jobs failed (e.g. a dataset could not be downloaded): still show what exists.
-    shell(PLAN.partial_report_command())
+        "python workflow/scripts/report.py {input.job} 2>&1 | tee {log}"

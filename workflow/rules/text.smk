@@ -1,35 +1,37 @@
-# Text stages: vocabulary (train split only) and token-id encoding of every split.
+# Text stages: vocabulary (training split) and token-id encoding of every split.
 
 
 rule vocab:
     """Count tokens of the training split and keep the vocabulary (specials first)."""
     input:
-        unpack(PLAN.inputs("vocab")),
+        job=job_file("vocab"),
+        splits=data("vocab"),
+        code=code("vocab"),
+    params:
+        settings=settings_digest("vocab"),
     output:
         "data/vocab/{dataset}/{vocab}.json",
-    params:
-        cmd=PLAN.command("vocab"),
-        settings=PLAN.settings("vocab"),
-    conda:
-        "../envs/textclf.yaml"
     log:
         "logs/vocab/{dataset}/{vocab}.log",
+    conda:
+        "../envs/textclf.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "python workflow/scripts/vocab.py {input.job} 2>&1 | tee {log}"
 
 
 rule encode:
     """Token ids of every split, untruncated (max_len applies at batching time)."""
     input:
-        unpack(PLAN.inputs("encode")),
+        job=job_file("encode"),
+        splits_and_vocab=data("encode"),
+        code=code("encode"),
+    params:
+        settings=settings_digest("encode"),
     output:
         directory("data/encoded/{dataset}/{vocab}"),
-    params:
-        cmd=PLAN.command("encode"),
-        settings=PLAN.settings("encode"),
-    conda:
-        "../envs/textclf.yaml"
     log:
         "logs/encode/{dataset}/{vocab}.log",
+    conda:
+        "../envs/textclf.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "python workflow/scripts/encode.py {input.job} 2>&1 | tee {log}"

@@ -1,22 +1,21 @@
-# Training: one cached target per variant (results/<dataset>/<study>/<variant>/).
-# An interrupted run keeps results/.../checkpoint.pt (not an output) and resumes from it.
+# Training: one cached target per replica, results/<mode>/<dataset>/<study>/<variant>/seed<k>/.
+# An interrupted run keeps checkpoint.pt there (not an output) and resumes from it.
 
 
 rule train:
-    """Train and evaluate one variant; write metrics, per-epoch history and test predictions."""
+    """Train and evaluate one replica; write metrics, per-epoch history and test predictions."""
     input:
-        unpack(PLAN.inputs("train")),
-    output:
-        metrics="results/{dataset}/{study}/{variant}/metrics.json",
-        history="results/{dataset}/{study}/{variant}/history.csv",
-        predictions="results/{dataset}/{study}/{variant}/predictions.parquet",
+        job=job_file("train"),
+        data=data("train"),
+        code=code("train"),
     params:
-        cmd=PLAN.command("train"),
-        settings=PLAN.settings("train"),
-    conda:
-        "../envs/textclf.yaml"
+        settings=settings_digest("train"),
+    output:
+        metrics="results/{mode}/{dataset}/{study}/{variant}/seed{seed}/metrics.json",
+        history="results/{mode}/{dataset}/{study}/{variant}/seed{seed}/history.csv",
+        predictions="results/{mode}/{dataset}/{study}/{variant}/seed{seed}/predictions.parquet",
     log:
-        "logs/train/{dataset}/{study}/{variant}.log",
+        "logs/train/{mode}/{dataset}/{study}/{variant}/seed{seed}.log",
     # Small recurrent models scale poorly across threads: on a CPU machine, N one-thread jobs
     # beat one N-thread job (Snakemake exports OMP_NUM_THREADS=threads). The SLURM profile
     # raises it (set-threads) for GPU nodes.
@@ -24,5 +23,7 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=240,
+    conda:
+        "../envs/textclf.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "python workflow/scripts/train.py {input.job} 2>&1 | tee {log}"

@@ -1,27 +1,24 @@
 """Download stage: fetch one params.yaml download into data/raw/<group>/<file>, verified.
 
-With --mirror DIR (or $TEXTCLF_MIRROR) the file is read from DIR/<group>/<file> instead of the
-network, and DIR/SHA256SUMS, when it lists the file, supplies the checksum.
+    download.py jobs/download/<group>/<file>.json
+
+With $TEXTCLF_MIRROR=DIR set, the file is read from DIR/<group>/<file> instead of the network,
+and DIR/SHA256SUMS, when it lists the file, supplies the checksum.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textclf.config import load_params
-from textclf.download import fetch, lookup_download
-from textclf.stage import run_stage, stage_parser
+from textclf.download import fetch
+from textclf.stage import read_job, run_stage, stage_parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--file", required=True, help="<group>/<file> under params downloads")
-    parser.add_argument("--out", required=True, help="where the verified file goes")
-    parser.add_argument("--mirror", default=None, help="local mirror directory "
-                        "(default: $TEXTCLF_MIRROR; unset: download from the URL)")
-    args = parser.parse_args(argv)
-    group, _, spec = lookup_download(load_params(args.params), args.file)
-    result = fetch(spec["url"], args.out, sha256=spec["sha256"], mirror=args.mirror, group=group)
+    args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
+    job = read_job(args.job, "file", "url", "sha256", "out")
+    group = job["file"].partition("/")[0]
+    result = fetch(job["url"], job["out"], sha256=job["sha256"], mirror=None, group=group)
     print(result.summary())
 
 

@@ -1,7 +1,6 @@
 """Encode stage: token ids of every prepared split of dataset D with vocab V.
 
-    encode.py --params P --dataset D --vocab V --prepared data/prepared/D
-              --vocab-file data/vocab/D/V.json --out data/encoded/D/V
+    encode.py jobs/encode/<dataset>/<vocab>.json      -> data/encoded/D/V/{train,val,test}.parquet
 """
 
 from __future__ import annotations
@@ -9,30 +8,22 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from textclf.config import load_params, named_entry
-from textclf.stage import run_stage, stage_parser
+from textclf.stage import read_job, run_stage, stage_parser
 from textclf.text.encode import encode_prepared
 from textclf.text.vocab import load_vocab
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True, help="name of a `datasets` entry")
-    parser.add_argument("--vocab", required=True, help="name of a `vocabs` entry")
-    parser.add_argument("--prepared", required=True, help="data/prepared/D")
-    parser.add_argument("--vocab-file", required=True, help="data/vocab/D/V.json")
-    parser.add_argument("--out", required=True, help="data/encoded/D/V (directory)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    named_entry(params, "datasets", args.dataset)
-    cfg = named_entry(params, "vocabs", args.vocab)
+    args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
+    job = read_job(args.job, "dataset", "vocab", "spec", "prepared", "vocab_file", "out")
+    cfg = job["spec"]
     start = time.perf_counter()
-    vocab = load_vocab(args.vocab_file)
-    summary = encode_prepared(args.prepared, vocab, cfg, args.out, source=args.vocab_file)
+    vocab = load_vocab(job["vocab_file"])
+    summary = encode_prepared(job["prepared"], vocab, cfg, job["out"], source=job["vocab_file"])
     parts = "; ".join(f"{s} {v['rows']:,} rows, unk {v['unk_share']:.4f}, empty {v['empty']}"
                       for s, v in summary.items())
-    print(f"encoded {args.dataset}/{args.vocab} (vocab {len(vocab):,}, oov {cfg.get('oov', 'unk')}): {parts}; "
-          f"{time.perf_counter() - start:.1f} s -> {args.out}")
+    print(f"encoded {job['dataset']}/{job['vocab']} (vocab {len(vocab):,}, oov {cfg.get('oov', 'unk')}): {parts}; "
+          f"{time.perf_counter() - start:.1f} s -> {job['out']}")
 
 
 if __name__ == "__main__":

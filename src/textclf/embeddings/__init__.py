@@ -26,7 +26,7 @@ from textclf.errors import DataError
 from textclf.text.vocab import PAD_INDEX, UNK_INDEX, Vocab
 
 __all__ = [
-    "build_cache", "build_matrix", "cache_name", "coverage_path", "embedding_config", "load_cache",
+    "build_cache", "build_matrix", "coverage_path", "embedding_config", "load_cache",
     "load_vectors", "make_embedding", "read_glove", "read_train_ids", "write_embedding",
 ]
 
@@ -36,11 +36,6 @@ def embedding_config(params: Mapping[str, Any], name: str) -> dict[str, Any]:
     entry = named_entry(params, "embeddings", name)
     defaults = {**OOV_DEFAULTS, **(W2V_DEFAULTS if entry["type"] == "word2vec" else {})}
     return {**defaults, **entry, "name": name}
-
-
-def cache_name(cfg: Mapping[str, Any]) -> str:
-    """File name of a GloVe entry's cache: `<member stem>.kv` (shared by entries using one member)."""
-    return f"{Path(cfg['member']).stem}.kv"
 
 
 def coverage_path(matrix_path: str | Path) -> Path:
@@ -73,7 +68,7 @@ def load_vectors(cfg: Mapping[str, Any], vocab: Vocab, *, cache: str | Path | No
     if kind == "word2vec_file":
         return read_word2vec_file(cfg["path"], cfg["dim"], cfg.get("binary"))
     if train_ids is None:
-        raise DataError(f"embedding {name!r} (type word2vec) needs --encoded (the encoded splits)")
+        raise DataError(f"embedding {name!r} (type word2vec) needs the encoded splits (the job names none)")
     sentences = sentences_from_ids(*train_ids, vocab.itos, skip_ids=(PAD_INDEX, UNK_INDEX))
     return train_word2vec(sentences, cfg)
 

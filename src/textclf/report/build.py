@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,46 +16,46 @@ from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
 from textclf.report.markdown import md_table
-from textclf.studies import resolve_variants
 
-TABLE_COLUMNS = ["variant", "dataset", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
+TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
                  "max_len", "optimizer", "accuracy", "reference", "delta", "macro_f1", "trainable_params",
                  "acc_per_mparam", "seconds_per_epoch", "epochs_run", "status"]
 
 
-def build_report(params: Mapping[str, Any], studies: Sequence[str], results: Path, out: Path,
-                 prepared: Path = Path("data/prepared")) -> dict[str, Any]:
-    """Write the report files; return the summary.json content."""
-    variants = resolve_variants(params, list(studies))
-    table = collect(params, variants, results)
+def build_report(job: Mapping[str, Any], out: Path) -> dict[str, Any]:
+    """Write the report files of a report job (see plan.py); return the summary.json content."""
+    table = collect(job)
+    studies = list(job["studies"])
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    quick = job.get("quick")
+    setting = (f"**quick setting** (at most {quick['epochs']} epochs, {quick['train_rows']:,} training and "
+               f"{quick['eval_rows']:,} validation/test rows per variant)" if quick else "**full setting**")
     lines = [
         "# textclf-pipeline report",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`"
-        f"{' (quick setting: subsampled, fewer epochs)' if params['run']['quick'] else ''}. "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`, {setting}. "
         f"Studies: {', '.join(studies)}. Accuracy is test-set accuracy (fraction); "
         "reference = the number reported by the study we reproduce; Δ = ours − reference.",
         "",
-        *_datasets_section(sorted(table["dataset"].unique()), prepared),
+        *_datasets_section(job["datasets"]),
     ]
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"mode": job["mode"], "studies": {}}
     for study in studies:
         rows = table[table["study"] == study]
-        section, metrics = _study_section(params, study, rows, results, figures)
+        section, metrics = _study_section(job, study, rows, figures)
         lines += section
-        summary[study] = metrics
+        summary["studies"][study] = metrics
     atomic.write_text(out / "summary.md", "\n".join(lines) + "\n")
     atomic.write_json(out / "summary.json", summary)
     atomic.write_parquet(out / "variants.parquet", table.drop(columns=["confusion_matrix", "classes"], errors="ignore"))
     return summary
 
 
-def _datasets_section(datasets: Sequence[str], prepared: Path) -> list[str]:
+def _datasets_section(datasets: Mapping[str, Any]) -> list[str]:
     rows = []
-    for name in datasets:
-        path = prepared / name / "stats.json"
+    for name, spec in datasets.items():
+        path = Path(spec["stats"])
         if not path.exists():
             rows.append({"dataset": name, "train": "missing", "val": "", "test": "", "classes": ""})
             continue
@@ -68,8 +68,8 @@ def _datasets_section(datasets: Sequence[str], prepared: Path) -> list[str]:
     return ["## Datasets", "", md_table(pd.DataFrame(rows)), ""]
 
 
-def _study_section(params, study, rows, results, figures) -> tuple[list[str], dict[str, Any]]:
-    spec = params["studies"][study]
+def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]]:
+    spec = job["studies"][study]
     done = rows[rows["accuracy"].notna()].sort_values("accuracy", ascending=False)
     lines = [f"## {study}", "", spec.get("description", ""), ""]
     if spec.get("reference_source"):
@@ -88,7 +88,8 @@ def _study_section(params, study, rows, results, figures) -> tuple[list[str], di
         if len(by_eff):
             lines += ["Ranking by accuracy per million trainable parameters:", "",
                       md_table(by_eff[["variant", "dataset", "accuracy", "trainable_params", "acc_per_mparam"]].head(10)), ""]
-    histories = {r.variant if rows["dataset"].nunique() == 1 else r.id: load_history(results, r.id)
+    label = "variant" if rows["dataset"].nunique() == 1 else "id"
+    histories = {getattr(r, label) + (f" s{r.seed}" if rows["seed"].nunique() > 1 else ""): load_history(r.results)
                  for r in done.itertuples()}
     for path, caption in [
         (learning_curves(histories, f"{study}: learning curves", figures / f"{study}_curves.png"), "Learning curves"),
@@ -107,11 +108,11 @@ def _study_section(params, study, rows, results, figures) -> tuple[list[str], di
         "variants_missing": int(len(rows) - len(done)),
         "best_accuracy": _num(done["accuracy"].max()) if len(done) else None,
         "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
-        "accuracy": {r.id.replace("/", "."): _num(r.accuracy) for r in done.itertuples()},
+        "accuracy": {f"{r.id.replace('/', '.')}.seed{r.seed}": _num(r.accuracy) for r in done.itertuples()},
     }
     for dataset, group in done.groupby("dataset"):
-        preds = {r.id: load_predictions(results, r.id) for r in group.itertuples()}
-        classes = params["datasets"][dataset]["classes"]
+        preds = {f"{r.id} s{r.seed}": load_predictions(r.results) for r in group.itertuples()}
+        classes = job["datasets"][dataset]["classes"]
         analysis = error_analysis(preds, classes)
         if analysis:
             lines += _error_lines(dataset, analysis)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ VARIANT_COLUMNS = ("cell", "layers", "bidirectional", "hidden", "pooling")
 
 
 def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings worth a column in the comparison table."""
+    """The settings worth a column in the comparison table (a variant as the job file has it)."""
     model, training = variant["model"], variant["training"]
     row: dict[str, Any] = {"model": model["type"]}
     if model["type"] == "rnn":
@@ -38,21 +38,25 @@ def reference_value(study: Mapping[str, Any], variant: Mapping[str, Any]) -> flo
     return math.nan
 
 
-def collect(params: Mapping[str, Any], variants: Sequence[Mapping[str, Any]], results: Path) -> pd.DataFrame:
-    """One row per variant: settings, headline metrics, reference and status."""
+def collect(job: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per replica (variant × seed) the report job lists: settings, headline metrics,
+    reference and status."""
     rows = []
-    for variant in variants:
-        study = params["studies"][variant["study"]]
+    for run in job["runs"]:
+        variant = run["variant"]
+        study = job["studies"][variant["study"]]
         row: dict[str, Any] = {
-            "id": variant["id"],
+            "id": f"{variant['dataset']}/{variant['study']}/{variant['name']}",
             "study": variant["study"],
             "dataset": variant["dataset"],
             "variant": variant["name"],
+            "seed": variant["training"]["seed"],
+            "results": run["results"],
             **describe_variant(variant),
             "reference": reference_value(study, variant),
             "status": "missing",
         }
-        path = results / variant["id"] / "metrics.json"
+        path = Path(run["results"]) / "metrics.json"
         if path.exists():
             try:
                 metrics = json.loads(path.read_text(encoding="utf-8"))
@@ -87,11 +91,11 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_history(results: Path, variant_id: str) -> pd.DataFrame | None:
-    path = results / variant_id / "history.csv"
+def load_history(results: str | Path) -> pd.DataFrame | None:
+    path = Path(results) / "history.csv"
     return pd.read_csv(path) if path.exists() else None
 
 
-def load_predictions(results: Path, variant_id: str) -> pd.DataFrame | None:
-    path = results / variant_id / "predictions.parquet"
+def load_predictions(results: str | Path) -> pd.DataFrame | None:
+    path = Path(results) / "predictions.parquet"
     return pd.read_parquet(path, columns=["id", "label", "pred"]) if path.exists() else None

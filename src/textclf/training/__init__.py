@@ -4,6 +4,6 @@
 tfidf_logreg variants to `textclf.baseline.train_tfidf`).
 """
 
-from textclf.training.trainer import check_variant, load_run_data, train_variant
+from textclf.training.trainer import load_run_data, train_variant
 
-__all__ = ["check_variant", "load_run_data", "train_variant"]
+__all__ = ["load_run_data", "train_variant"]

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from textclf.settings import OptimizerConfig, RNNConfig, TrainingConfig
+
 log = logging.getLogger(__name__)
 
 SPARSE_AUTO_MIN_WEIGHTS = 2_000_000
@@ -29,29 +31,28 @@ asked for explicitly (`sparse_embeddings: true`)."""
 
 
 def sparse_embedding_choice(
-    model_cfg: Mapping[str, Any], training_cfg: Mapping[str, Any], vocab_size: int, device: torch.device
+    model_cfg: RNNConfig, training_cfg: TrainingConfig, vocab_size: int, device: torch.device
 ) -> tuple[bool, str]:
     """(use sparse embedding gradients?, why) for a variant."""
-    setting = training_cfg.get("sparse_embeddings", "auto")
+    setting = training_cfg.sparse_embeddings
     setting = {"true": True, "false": False}.get(setting, setting) if isinstance(setting, str) else setting
-    emb = model_cfg.get("embedding", {})
-    opt = training_cfg["optimizer"]
+    emb, opt = model_cfg.embedding, training_cfg.optimizer
     if setting is False:
         return False, "off (sparse_embeddings: false)"
-    if emb.get("freeze", False):
+    if emb.freeze:
         return False, "off (embedding frozen)"
-    if opt["name"] not in SPARSE_CAPABLE:
-        return False, f"off ({opt['name']} has no sparse form)"
-    if opt["name"] == "sgd" and opt.get("momentum", 0.0) > 0:
+    if opt.name not in SPARSE_CAPABLE:
+        return False, f"off ({opt.name} has no sparse form)"
+    if opt.name == "sgd" and opt.momentum > 0:
         # torch never coalesces a sparse momentum buffer: it grows every step
         return False, "off (sgd momentum needs dense gradients)"
-    if setting == "auto" and opt["name"] in ("adam", "adamw"):
-        return False, f"off (auto: {opt['name']}'s sparse form is lazy Adam; set sparse_embeddings: true to use it)"
-    if opt.get("weight_decay", 0.0) > 0:
+    if setting == "auto" and opt.name in ("adam", "adamw"):
+        return False, f"off (auto: {opt.name}'s sparse form is lazy Adam; set sparse_embeddings: true to use it)"
+    if opt.weight_decay > 0:
         return False, "off (weight_decay > 0 needs dense gradients)"
     if device.type == "mps":
         return False, "off (sparse gradients unsupported on mps)"
-    weights = vocab_size * int(emb.get("dim", 0))
+    weights = vocab_size * emb.dim
     if setting == "auto" and weights <= SPARSE_AUTO_MIN_WEIGHTS:
         return False, f"off (auto: {weights} embedding weights ≤ {SPARSE_AUTO_MIN_WEIGHTS})"
     return True, "on" if setting is True else f"on (auto: {weights} embedding weights)"
@@ -74,12 +75,9 @@ def _sparse_params(model: nn.Module) -> list[nn.Parameter]:
     ]
 
 
-def make_optimizer(name: str, params: list[nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """One torch optimizer from the `training.optimizer` block."""
-    lr = cfg["lr"]
-    wd = cfg.get("weight_decay", 0.0)
-    eps = cfg.get("eps", 1e-8)
-    momentum = cfg.get("momentum", 0.0)
+    lr, wd, eps, momentum = cfg.lr, cfg.weight_decay, cfg.eps, cfg.momentum
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
     if name == "adagrad":
@@ -153,20 +151,20 @@ class Optimization:
             sched.load_state_dict(s)
 
 
-def build_optimization(model: nn.Module, training_cfg: Mapping[str, Any]) -> Optimization:
+def build_optimization(model: nn.Module, training_cfg: TrainingConfig) -> Optimization:
     """Optimizers for the model's trainable parameters plus the warm-up schedule.
 
     Sparse embedding tables (built with sparse=True) go to the main optimizer for sgd and
     adagrad, to a separate SparseAdam for adam and adamw.
     """
-    cfg = training_cfg["optimizer"]
-    name = cfg["name"]
+    cfg = training_cfg.optimizer
+    name = cfg.name
     sparse = _sparse_params(model)
     sparse_ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
     if sparse and name not in SPARSE_CAPABLE:
         raise ValueError(f"optimizer {name!r} cannot update a sparse embedding; build the model dense")
-    if sparse and cfg.get("weight_decay", 0.0) > 0:
+    if sparse and cfg.weight_decay > 0:
         raise ValueError("weight decay cannot be applied to sparse embedding gradients")
     if sparse and name in ("adam", "adamw"):
         optimizers = [make_optimizer(name, dense, cfg)] if dense else []
@@ -176,6 +174,6 @@ def build_optimization(model: nn.Module, training_cfg: Mapping[str, Any]) -> Opt
     if sparse and name == "adagrad":
         # Explicit opt-out from torch's sparse invariant checks (Adagrad's sparse path warns otherwise).
         torch.sparse.check_sparse_tensor_invariants.disable()
-    factor = warmup_factor(int(training_cfg.get("warmup_steps", 0) or 0))
+    factor = warmup_factor(training_cfg.warmup_steps)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in optimizers]
     return Optimization(optimizers, dense, schedulers)

@@ -6,7 +6,6 @@ mechanics live in batching / optim / loop / device, the results format in textcl
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -14,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import torch
 
 from textclf.atomic import atomic_path
-from textclf.config import ParamsError, _describe, load_schema
+from textclf.config import ParamsError
 from textclf.errors import DataError
 from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
-from textclf.models import build_model, count_trainable_parameters, validate_model_config
+from textclf.models import build_model, count_trainable_parameters
+from textclf.settings import Variant, to_dict
+from textclf.splits import SPLITS, quick_sample, read_classes
 from textclf.text.vocab import load_vocab
-from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded, stratified_indices
+from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded
 from textclf.training.device import (
     make_precision,
     resolve_device,
@@ -37,7 +37,6 @@ from textclf.training.optim import build_optimization, sparse_embedding_choice
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 CHECKPOINT = "checkpoint.pt"
 EpochHook = Callable[[int, Mapping[str, Any]], None]
 
@@ -45,44 +44,21 @@ EpochHook = Callable[[int, Mapping[str, Any]], None]
 # ---------------------------------------------------------------- checks (before any work)
 
 
-def _schema_problems(obj: Any, section: str) -> list[str]:
-    """Problems of variant[section] against the params schema's definition of that section."""
-    schema = load_schema()
-    sub = schema["properties"]["training"] if section == "training" else schema["$defs"][section]
-    validator = jsonschema.Draft202012Validator({**sub, "$defs": schema["$defs"]})
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{section}.{_describe(e)}".replace(".<top level>", "") for e in errors]
-
-
-def check_variant(variant: Mapping[str, Any], *, embedding_path: str | Path | None = None) -> None:
-    """Raise ParamsError naming the variant id and the key for any bad setting, before any
-    data is read: schema types/enums, the model preset, the embedding file and its width."""
-    vid = variant.get("id", "<variant>")
-    problems = _schema_problems(variant.get("model"), "model") + _schema_problems(variant.get("training"), "training")
-    if problems:
-        raise ParamsError(f"{vid}: " + "; ".join(problems))
-    model, training = variant["model"], variant["training"]
-    if training["eval_split"] == "test" and training["report_epoch"] == "best":
-        raise ParamsError(f"{vid}: training.report_epoch 'best' with eval_split 'test' would select the "
-                          "model on the test set; use eval_split 'val', or report_epoch 'last' (the reference)")
-    if model["type"] != "rnn":
-        return
-    validate_model_config(model, where=vid)
-    if model["pooling"] == "padded_last" and training["padding"] != "fixed":
-        raise ParamsError(f"{vid}: model.pooling 'padded_last' reproduces the reference flaw only with "
-                          "training.padding 'fixed' (every row padded to max_len); set it")
-    source, dim = model["embedding"]["source"], model["embedding"]["dim"]
-    if source == "random":
+def check_inputs(variant: Variant, embedding_path: str | Path | None) -> None:
+    """The settings were checked when the plan resolved them; here only the files they name."""
+    vid, emb = variant.id, variant.model.embedding  # type: ignore[union-attr]
+    if emb.source == "random":
         if embedding_path is not None:
             raise ParamsError(f"{vid}: model.embedding.source is 'random' but an embedding file was given ({embedding_path})")
         return
     if embedding_path is None:
-        raise ParamsError(f"{vid}: model.embedding.source is {source!r} but no embedding matrix was given (--embedding)")
+        raise ParamsError(f"{vid}: model.embedding.source is {emb.source!r} but the job names no embedding matrix")
     if not Path(embedding_path).is_file():
-        raise ParamsError(f"{vid}: model.embedding.source is {source!r} but the embedding matrix {embedding_path} does not exist")
+        raise DataError(f"{vid}: the {emb.source!r} embedding matrix {embedding_path} does not exist (run its stage)")
     shape = np.load(embedding_path, mmap_mode="r").shape
-    if len(shape) != 2 or shape[1] != dim:
-        raise ParamsError(f"{vid}: model.embedding.dim is {dim} but the {source!r} matrix {embedding_path} has shape {shape}")
+    if len(shape) != 2 or shape[1] != emb.dim:
+        raise DataError(f"{vid}: model.embedding.dim is {emb.dim} but the {emb.source!r} matrix {embedding_path} "
+                        f"has shape {shape} (rerun its embeddings stage)")
 
 
 # ---------------------------------------------------------------- data
@@ -99,26 +75,6 @@ class RunData:
 
     def split(self, name: str) -> EncodedSplit:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
-
-
-def read_classes(prepared_dir: str | Path) -> list[str]:
-    """Class names in label order, from the prepare stage's stats.json."""
-    path = Path(prepared_dir) / "stats.json"
-    if not path.is_file():
-        raise DataError(f"{path} not found (run the prepare stage first)")
-    classes = json.loads(path.read_text(encoding="utf-8")).get("classes")
-    if not isinstance(classes, list) or len(classes) < 2:
-        raise DataError(f"{path}: 'classes' must list at least two class names, got {classes!r}")
-    return [str(c) for c in classes]
-
-
-def quick_sample(variant: Mapping[str, Any], split: str, labels: np.ndarray) -> np.ndarray | None:
-    """Row indices to keep in quick mode (seeded, stratified), or None to keep everything."""
-    quick = variant.get("quick")
-    if not quick:
-        return None
-    rows = quick["train_rows"] if split == "train" else quick["eval_rows"]
-    return stratified_indices(labels, rows, variant["training"]["seed"])
 
 
 def _vocab_facts(vocab_file: str | Path | None, embedding: np.ndarray | None,
@@ -141,7 +97,7 @@ def _vocab_facts(vocab_file: str | Path | None, embedding: np.ndarray | None,
 
 
 def load_run_data(
-    variant: Mapping[str, Any],
+    variant: Variant,
     *,
     prepared_dir: str | Path,
     encoded_dir: str | Path,
@@ -154,7 +110,7 @@ def load_run_data(
     for name in SPLITS:
         split = load_encoded(Path(encoded_dir) / f"{name}.parquet")
         if split.empty_rows:
-            log.warning("%s: %d %s rows had no tokens; each was given a single <unk>", variant["id"], split.empty_rows, name)
+            log.warning("%s: %d %s rows had no tokens; each was given a single <unk>", variant.id, split.empty_rows, name)
         keep = quick_sample(variant, name, split.labels)
         if keep is not None:
             split = split.take(keep)  # empty_rows still counts the whole split
@@ -168,21 +124,21 @@ def load_run_data(
             raise DataError(f"{encoded_dir}/{name}.parquet: token id {int(split.values.max())} ≥ vocabulary size {vocab_size} (encoded with another vocab?)")
     data = RunData(*splits, classes=classes, vocab_size=vocab_size, vocab_sha256=sha)
     if len(data.train) == 0:
-        raise DataError(f"{variant['id']}: the train split is empty ({encoded_dir}/train.parquet)")
+        raise DataError(f"{variant.id}: the train split is empty ({encoded_dir}/train.parquet)")
     if len(data.test) == 0:
-        raise DataError(f"{variant['id']}: the test split is empty ({encoded_dir}/test.parquet)")
-    if len(data.split(variant["training"]["eval_split"])) == 0:
-        raise DataError(f"{variant['id']}: training.eval_split is {variant['training']['eval_split']!r} but that split is empty")
+        raise DataError(f"{variant.id}: the test split is empty ({encoded_dir}/test.parquet)")
+    if len(data.split(variant.training.eval_split)) == 0:
+        raise DataError(f"{variant.id}: training.eval_split is {variant.training.eval_split!r} but "
+                        f"{encoded_dir}/{variant.training.eval_split}.parquet is empty")
     return data
 
 
 # ---------------------------------------------------------------- checkpoints
 
 
-def _fingerprint(variant: Mapping[str, Any], data: RunData) -> str:
+def _fingerprint(variant: Variant, data: RunData) -> str:
     """What a checkpoint must match to be resumed: the variant's settings and the data sizes."""
-    keys = ("id", "vocab", "model", "training", "quick")
-    facts = {k: variant.get(k) for k in keys}
+    facts: dict[str, Any] = to_dict(variant)
     facts["data"] = [len(data.train), len(data.val), len(data.test), data.vocab_size, data.vocab_sha256]
     return json.dumps(facts, sort_keys=True, default=str)
 
@@ -247,22 +203,22 @@ def _resume(path: Path, fingerprint: str, model: torch.nn.Module, optim, precisi
     return Progress(**saved["progress"])
 
 
-def _fit(variant, data: RunData, model, optim, precision, device, progress: Progress, *,
+def _fit(variant: Variant, data: RunData, model, optim, precision, device, progress: Progress, *,
          ckpt_path: Path, fingerprint: str, on_epoch_end: EpochHook | None) -> None:
     """The epoch loop: train, evaluate on eval_split, track the best epoch, early-stop,
     checkpoint after every epoch."""
-    vid, cfg = variant["id"], variant["training"]
+    vid, cfg = variant.id, variant.training
     # quick mode already capped epochs/batch/warm-up in the resolved variant (studies.apply_quick)
-    epochs, patience, eval_split = cfg["epochs"], cfg["early_stopping_patience"], cfg["eval_split"]
-    fixed = cfg["padding"] == "fixed"
+    epochs, patience, eval_split = cfg.epochs, cfg.early_stopping_patience, cfg.eval_split
+    fixed = cfg.padding == "fixed"
     while progress.epoch < epochs and not progress.stopped_early:
         epoch = progress.epoch + 1
-        batches = epoch_batches(data.train, cfg["batch_size"], seed=cfg["seed"], epoch=epoch, padding=cfg["padding"])
-        stats = train_epoch(model, data.train, batches, optim, max_len=cfg["max_len"], fixed=fixed, device=device,
-                            precision=precision, clip_grad_norm=cfg["clip_grad_norm"], desc=f"epoch {epoch}/{epochs}")
+        batches = epoch_batches(data.train, cfg.batch_size, seed=cfg.seed, epoch=epoch, padding=cfg.padding)
+        stats = train_epoch(model, data.train, batches, optim, max_len=cfg.max_len, fixed=fixed, device=device,
+                            precision=precision, clip_grad_norm=cfg.clip_grad_norm, desc=f"epoch {epoch}/{epochs}")
         held_out = data.split(eval_split)
         ev = classification_metrics(held_out.labels, predict_proba(
-            model, held_out, batch_size=cfg["batch_size"], max_len=cfg["max_len"], fixed=fixed, device=device,
+            model, held_out, batch_size=cfg.batch_size, max_len=cfg.max_len, fixed=fixed, device=device,
             precision=precision, desc=f"eval {eval_split}"))
         row = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy, "val_loss": ev["loss"],
                "val_acc": ev["accuracy"], "seconds": stats.seconds, "tokens_per_s": stats.tokens_per_s, "lr": optim.lr}
@@ -270,7 +226,7 @@ def _fit(variant, data: RunData, model, optim, precision, device, progress: Prog
         progress.epoch = epoch
         if ev["accuracy"] > progress.best_accuracy:
             progress.best_epoch, progress.best_accuracy, progress.bad_epochs = epoch, ev["accuracy"], 0
-            if cfg["report_epoch"] == "best":
+            if cfg.report_epoch == "best":
                 progress.best_state = _cpu_state(model)
         else:
             progress.bad_epochs += 1
@@ -291,7 +247,7 @@ def _fit(variant, data: RunData, model, optim, precision, device, progress: Prog
 
 
 def train_variant(
-    variant: Mapping[str, Any],
+    variant: Variant,
     *,
     prepared_dir: str | Path,
     encoded_dir: str | Path,
@@ -306,21 +262,21 @@ def train_variant(
     (epoch, history row) is called after each epoch's checkpoint is written (tests use it to
     interrupt a run). Returns the metrics.json document.
     """
-    check_variant(variant, embedding_path=embedding_path)
-    vid, model_cfg, cfg = variant["id"], variant["model"], variant["training"]
-    device = resolve_device(cfg["device"])
+    check_inputs(variant, embedding_path)
+    vid, model_cfg, cfg = variant.id, variant.model, variant.training
+    device = resolve_device(cfg.device)
     out_dir = Path(out_dir)
     ckpt_path = out_dir / CHECKPOINT
 
     embedding = np.load(embedding_path) if embedding_path is not None else None
     data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir,
                          vocab_file=vocab_file, embedding=embedding)
-    seed_everything(cfg["seed"])
+    seed_everything(cfg.seed)
     sparse, sparse_why = sparse_embedding_choice(model_cfg, cfg, data.vocab_size, device)
-    model = build_model(model_cfg, vocab_size=data.vocab_size, num_classes=len(data.classes),
+    model = build_model(to_dict(model_cfg), vocab_size=data.vocab_size, num_classes=len(data.classes),
                         embedding_matrix=embedding, sparse=sparse, where=vid).to(device)
     optim = build_optimization(model, cfg)
-    precision = make_precision(device, cfg["amp"])
+    precision = make_precision(device, cfg.amp)
     log.info("%s: %d train / %d val / %d test rows, vocab %d, device %s (%s), sparse embeddings %s",
              vid, len(data.train), len(data.val), len(data.test), data.vocab_size, device, precision.name, sparse_why)
 
@@ -334,10 +290,10 @@ def train_variant(
          fingerprint=fingerprint, on_epoch_end=on_epoch_end)
 
     reported_epoch = progress.epoch
-    if cfg["report_epoch"] == "best" and progress.best_state is not None:
+    if cfg.report_epoch == "best" and progress.best_state is not None:
         model.load_state_dict(progress.best_state)
         reported_epoch = progress.best_epoch
-    eval_kw = {"batch_size": cfg["batch_size"], "max_len": cfg["max_len"], "fixed": cfg["padding"] == "fixed",
+    eval_kw = {"batch_size": cfg.batch_size, "max_len": cfg.max_len, "fixed": cfg.padding == "fixed",
                "device": device, "precision": precision}
     test_probs = predict_proba(model, data.test, desc="eval test", **eval_kw)
     test = classification_metrics(data.test.labels, test_probs)
@@ -345,9 +301,9 @@ def train_variant(
     metrics = run_summary(
         test=test, val=val, history=progress.history, train_labels=data.train.labels, classes=data.classes,
         trainable_params=count_trainable_parameters(model), best_epoch=progress.best_epoch,
-        variant=vid, model_type="rnn", reported_epoch=reported_epoch, eval_split=cfg["eval_split"],
-        report_epoch=cfg["report_epoch"], early_stopped=progress.stopped_early, device=str(device),
-        precision=precision.name, sparse_embeddings=sparse_why, quick=bool(variant.get("quick")),
+        variant=vid, model_type="rnn", reported_epoch=reported_epoch, eval_split=cfg.eval_split,
+        report_epoch=cfg.report_epoch, early_stopped=progress.stopped_early, device=str(device),
+        precision=precision.name, sparse_embeddings=sparse_why, quick=variant.quick is not None,
         empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
         vocab_size=data.vocab_size,
     )
@@ -358,13 +314,13 @@ def train_variant(
     return metrics
 
 
-def _write_model(path: Path, model: torch.nn.Module, variant: Mapping[str, Any], data: RunData,
+def _write_model(path: Path, model: torch.nn.Module, variant: Variant, data: RunData,
                  sparse: bool, epoch: int) -> None:
     """model.pt: the reported weights plus what is needed to rebuild and trust them."""
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save({
             "state_dict": _cpu_state(model),
-            "variant": copy.deepcopy(dict(variant)),
+            "variant": {**to_dict(variant), "id": variant.id, "run_id": variant.run_id},
             "vocab_size": data.vocab_size,
             "vocab_sha256": data.vocab_sha256,
             "classes": data.classes,
