@@ -41,10 +41,10 @@ def stats_figure(study: StudyStats, path: str | Path, title: str | None = None) 
     path = Path(path)
     variants = study.variants
     n = len(variants)
-    fig, ax = plt.subplots(figsize=(8.5, max(2.6, 0.3 * n + 1.4)))
+    fig, ax = plt.subplots(figsize=(7.5, max(2.6, 0.3 * n + 1.4)))
     y = np.arange(n)[::-1]  # best (first) at the top
     best = variants[0]
-    ax.axvspan(best.ci.low, best.ci.high, color=COLORS["best"], alpha=0.08, lw=0)
+    ax.axvspan(best.ci.low, best.ci.high, color=COLORS["best"], alpha=0.08, lw=0, label="best's interval")
     labelled: set[str] = set()
     for yi, v in zip(y, variants, strict=True):
         status = _status(study, v.variant)
@@ -69,7 +69,7 @@ def stats_figure(study: StudyStats, path: str | Path, title: str | None = None) 
     ax.set_xlabel("test accuracy, 95 % CI (" + ("binomial, one seed" if one_seed else
                   "Student t over seeds; binomial where one seed") + ")")
     ax.set_title(f"{title}: accuracy per variant" if title else "accuracy per variant")
-    ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # outside: never hides a point
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -140,7 +140,7 @@ def render_study_section(study: StudyStats, *, title: str | None = None, figure:
     """The Markdown statistics section of one study. `figure` is the image link as the report
     should print it (e.g. "figures/<study>_accuracy_ci.png"); `heading` the level of its title."""
     pct = f"{study.confidence:.0%}".replace("%", " %")
-    lines = [f"{heading} Statistics{': ' + title if title else ''} (seeds, intervals, significance)", "",
+    lines = [f"{heading} Seeds, intervals and significance{': ' + title if title else ''}", "",
              study.sentence, ""]
     header = ["variant", "seeds", "mean ± std", f"{pct} CI", "reference", "reference in CI",
               "not worse than best (Holm p)"]
