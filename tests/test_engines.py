@@ -273,9 +273,13 @@ def test_c_new_grid_value_trains_only_new_variants(snake_project, dvc_project):
         assert dvc_would_run(dvc_project) == {"train": 1, "train_pretrained": 1, "report": 1}
 
 
-def test_c_new_seed_trains_only_new_replicas(snake_project):
+def test_c_new_seed_trains_only_new_replicas(snake_project, dvc_project):
     assert snakemake_would_run(snake_project, "reports/summary.md", "--config", "seeds=[1,2]") == \
         {"train": 3, "report": 1}
+    with edited(snake_project, ("studies.tiny.seeds", [1, 2])):
+        assert snakemake_would_run(snake_project) == {"train": 2, "report": 1}
+    with edited(dvc_project, ("run.seeds", [1, 2])):
+        assert dvc_would_run(dvc_project) == {"train": 1, "train_pretrained": 1, "baseline": 1, "report": 1}
 
 
 def test_d_quick_never_shares_outputs_and_keys_match(snake_project, tmp_path):

@@ -30,8 +30,8 @@ def _params():
     return params
 
 
-def _write_variant(root, name, accuracy, preds, labels, params_count):
-    out = root / "full" / "imdb" / "s" / name / "seed1"
+def _write_variant(root, name, accuracy, preds, labels, params_count, seed=1):
+    out = root / "full" / "imdb" / "s" / name / f"seed{seed}"
     out.mkdir(parents=True)
     cm = pd.crosstab(pd.Series(labels), pd.Series(preds)).reindex(index=range(4), columns=range(4), fill_value=0)
     (out / "metrics.json").write_text(json.dumps({
@@ -39,7 +39,8 @@ def _write_variant(root, name, accuracy, preds, labels, params_count):
         "confusion_matrix": cm.to_numpy().tolist(),
         "classes": ["World", "Sports", "Business", "Sci/Tech"],
         "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
-        "seconds_per_epoch": 1.5, "epochs_run": 2, "never_learned": False}))
+        "seconds_per_epoch": 1.5, "epochs_run": 2, "never_learned": False, "n_train": 100,
+        "n_test": len(labels)}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
                   "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(out / "history.csv", index=False)
     pd.DataFrame({"id": np.arange(len(labels)), "label": labels, "pred": preds}).to_parquet(out / "predictions.parquet")
@@ -90,12 +91,20 @@ def test_summary_json_is_flat_numbers(report):
     assert s["best_accuracy"] == pytest.approx(max(accs.values()))
     assert s["accuracy"]["imdb.s.b.seed1"] == pytest.approx(accs["b"])
     assert "ensemble_accuracy_imdb" in s
+    assert s["best.variant"] == max(accs, key=accs.get) and s["b.n_seeds"] == 1
+    assert s["b.ci_low"] < accs["b"] < s["b.ci_high"]
+
+
+def test_one_seed_statistics_section(report):
+    out, _, _ = report
+    text = (out / "summary.md").read_text()
+    assert "Seed variance is not measured" in text and "is best" in text
 
 
 def test_figures_are_png(report):
     out, _, _ = report
     names = sorted(p.name for p in (out / "figures").iterdir())
-    assert names == ["s_acc_vs_params.png", "s_confusion.png", "s_curves.png"]
+    assert names == ["s_acc_vs_params.png", "s_accuracy_ci.png", "s_confusion.png", "s_curves.png"]
     for name in names:
         assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
         assert f"figures/{name}" in (out / "summary.md").read_text()
@@ -123,3 +132,31 @@ def test_speed_ratio_of_hand_written_gru():
     (line, _) = _speed_ratio_lines(done)
     assert "42.0 s vs 2.0 s per epoch, **21.0x** slower" in line
     assert _speed_ratio_lines(done[done["cell"] == "gru"]) == []
+
+
+def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatch):
+    study = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base", "seeds": [1, 2, 3],
+             "variants": {"a": {}, "b": {"model": {"cell": "gru"}}},
+             "grid": [{"name": "", "values": {"ref": {}, "fix": {"model": {"hidden": 8}}}}],
+             "reference": {"a-ref": 0.70}}
+    params = with_studies(fixture_params(), {"s": study})
+    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 2000)
+    rates = {"a-ref": 0.30, "a-fix": 0.22, "b-ref": 0.31, "b-fix": 0.30}
+    for name, rate in rates.items():
+        for seed in (1, 2, 3):
+            preds = labels.copy()
+            flip = rng.random(len(labels)) < rate + 0.01 * seed
+            preds[flip] = (labels[flip] + 1) % 4
+            _write_variant(tmp_path / "results", name, float((preds == labels).mean()), preds, labels, 1000, seed)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "prepared" / "imdb").mkdir(parents=True)
+    (tmp_path / "data" / "prepared" / "imdb" / "stats.json").write_text(json.dumps(
+        {"rows": {"train": 100, "val": 10, "test": 2000}, "classes": ["W", "S", "B", "T"]}))
+    summary = build_report(Plan(params).job("report", {"mode": "full"}).settings, tmp_path / "reports")
+    text = (tmp_path / "reports" / "summary.md").read_text()
+    assert "a-fix` is best" in text and "mean ± std" in text and "ref/fix twins" in text
+    assert "Seed variance is not measured" not in text
+    s = summary["studies"]["s"]
+    assert s["a-fix.n_seeds"] == 3 and s["a-fix.std"] > 0 and s["best.variant"] == "a-fix"

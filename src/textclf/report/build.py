@@ -16,6 +16,9 @@ from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
 from textclf.report.markdown import md_table
+from textclf.report.stats import analyze_study, summary_metrics
+from textclf.report.stats import load_predictions as load_stats_predictions
+from textclf.report.stats_render import render_study_section, stats_figure
 
 TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
                  "max_len", "optimizer", "accuracy", "reference", "delta", "macro_f1", "trainable_params",
@@ -103,7 +106,10 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
         path = confusion(best["confusion_matrix"], best["classes"] or [], f"best: {best['id']}",
                          figures / f"{study}_confusion.png")
         lines += [f"Confusion matrix of the best variant (`{best['id']}`):", "", f"![confusion](figures/{path.name})", ""]
+    stat_lines, stat_metrics = _statistics(study, done, figures)
+    lines += stat_lines
     metrics: dict[str, Any] = {
+        **stat_metrics,
         "variants_done": int(len(done)),
         "variants_missing": int(len(rows) - len(done)),
         "best_accuracy": _num(done["accuracy"].max()) if len(done) else None,
@@ -119,6 +125,32 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
             metrics[f"ensemble_accuracy_{dataset}"] = analysis["ensemble_accuracy"]
             metrics[f"all_wrong_{dataset}"] = analysis["all_wrong"]
     return lines, metrics
+
+
+def _statistics(study: str, done: pd.DataFrame, figures: Path) -> tuple[list[str], dict[str, Any]]:
+    """Seeds, intervals and paired tests (report/stats.py), once per test set of the study."""
+    lines: list[str] = []
+    metrics: dict[str, Any] = {}
+    datasets = sorted(done["dataset"].unique())
+    for dataset in datasets:
+        group = done[done["dataset"] == dataset]
+        runs = pd.DataFrame({"variant": group["variant"], "seed": group["seed"].astype(int),
+                             "accuracy": group["accuracy"].astype(float), "n_test": group["n_test"].astype(int),
+                             "reference": group["reference"].astype(float)})
+        predictions = {(r.variant, int(r.seed)): _predictions(r.results) for r in group.itertuples()}
+        analysis = analyze_study(runs, predictions)
+        name = study if len(datasets) == 1 else f"{study}_{dataset}"
+        title = study if len(datasets) == 1 else f"{study} ({dataset})"
+        figure = stats_figure(analysis, figures / f"{name}_accuracy_ci.png", title)
+        lines += [render_study_section(analysis, title=title, figure=f"figures/{figure.name}"), ""]
+        flat = summary_metrics(analysis)
+        metrics.update(flat if len(datasets) == 1 else {f"{dataset}.{k}": v for k, v in flat.items()})
+    return lines, metrics
+
+
+def _predictions(results: str) -> pd.DataFrame | None:
+    path = Path(results) / "predictions.parquet"
+    return load_stats_predictions(path) if path.is_file() else None
 
 
 def _speed_ratio_lines(done: pd.DataFrame) -> list[str]:

@@ -67,7 +67,7 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
-                "seconds_per_epoch", "tokens_per_second", "epochs_run"):
+                "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test"):
         if col not in frame:
             frame[col] = math.nan
     frame["delta"] = frame["accuracy"] - frame["reference"]
@@ -85,6 +85,8 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "tokens_per_second": metrics.get("tokens_per_second"),
         "epochs_run": metrics.get("epochs_run"),
+        "n_train": metrics.get("n_train"),
+        "n_test": metrics.get("n_test"),
         "best_epoch": metrics.get("best_epoch"),
         "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),
