@@ -9,7 +9,7 @@ rewritten only when they change. Every rule runs one script on its job file:
     snakemake --cores 4 --config studies=[cells_imdb] seeds=[1,2,3]
 """
 
-from textclf.engines import partial_report_command, report_mode, snakemake_plan
+from textclf.engines import partial_report_command, plan_summary, report_mode, snakemake_plan
 
 
 configfile: "params.yaml"
@@ -49,6 +49,11 @@ include: "workflow/rules/text.smk"
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    # What will train, what is cached, and how long it should take on this machine.
+    print(plan_summary(PLAN, workflow.cores))
 
 
 onerror:

@@ -177,3 +177,53 @@ def test_reference_studies_have_expected_sizes():
     assert counts["cells_imdb"] == 6 * 2 * 2
     assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 3
     assert counts["baselines"] == 4
+    assert counts["sweep_imdb"] == 30
+
+
+# ------------------------------------------------- search spaces (W&B-style sweeps)
+SPACE = {"model.hidden": [8, 16, 32], "training.optimizer.lr": [0.1, 0.01],
+         "dropout": {"d0": {"model": {"dropout": 0.0}}, "d5": {"model": {"dropout": 0.5}}}}
+
+
+def test_grid_search_expands_every_point():
+    params = _params(variants={"lstm": {"search": {"method": "grid", "space": SPACE}}})
+    names = [v.name for v in resolve_variants(params)]
+    assert len(names) == 3 * 2 * 2 and len(set(names)) == 12
+    assert "lstm-h16-lr0.01-d5" in names
+
+
+def test_random_search_is_reproducible_and_stable_as_trials_grow():
+    def names(trials, seed=4):
+        search = {"method": "random", "trials": trials, "seed": seed, "space": SPACE}
+        return [v.name for v in resolve_variants(_params(variants={"lstm": {"search": search}}))]
+
+    assert names(5) == names(5) and len(set(names(5))) == 5
+    assert names(8)[:5] == names(5)  # raising trials keeps the first draws: only 3 new variants
+    assert names(5, seed=5) != names(5)
+    (variant,) = [v for v in resolve_variants(_params(variants={"lstm": {"search": {
+        "method": "random", "trials": 1, "seed": 4, "space": SPACE}}}))]
+    hidden = int(variant.name.split("-h")[1].split("-")[0])
+    assert variant.model.hidden == hidden  # the name says what the variant runs
+
+
+@pytest.mark.parametrize(("search", "match"), [
+    ({"method": "random", "trials": 3, "space": {}}, "space: empty"),
+    ({"method": "random", "trials": 3, "space": {"model.hidden": [8, 8]}}, "duplicate values"),
+    ({"method": "random", "trials": 3, "space": {"hidden": [8, 16]}}, "must start with one of"),
+    ({"method": "random", "trials": 9, "space": {"model.hidden": [8, 16]}}, "9 > the 2 distinct points"),
+    ({"method": "random", "space": {"model.hidden": [8, 16]}}, "needs `trials`"),
+    ({"method": "grid", "trials": 2, "space": {"model.hidden": [8, 16]}}, "only used with method 'random'"),
+])
+def test_bad_search_spaces_are_rejected(search, match):
+    with pytest.raises(ParamsError, match=match):
+        resolve_variants(_params(variants={"lstm": {"search": search}}))
+
+
+def test_sweep_imdb_reproduces_seed_004():
+    variants = [v for v in resolve_variants(real_params(), ["sweep_imdb"])]
+    assert len(variants) == 2 * 14 + 2
+    lstm = [v for v in variants if v.name.startswith("lstm-ep")]
+    assert len(lstm) == 14 and all(v.training.optimizer.lr in (0.1, 0.01, 0.005) for v in lstm)
+    best = next(v for v in variants if v.name == "lstm-best004")
+    assert (best.training.batch_size, best.model.dropout, best.training.epochs, best.training.optimizer.lr,
+            best.model.hidden, best.model.layers) == (128, 0.25, 8, 0.005, 100, 2)

@@ -1,12 +1,14 @@
 """`textclf` command: project utilities that are not pipeline stages.
 
     textclf jobs [--check]            write the job files and dvc-jobs.yaml (DVC's list of jobs)
+    textclf plan [--studies a,b]      per study: replicas, cached, to train, estimated time here
     textclf variants [--studies a,b]  list the variants (and seeds) the studies expand to
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +74,24 @@ def cmd_variants(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Per study: replicas, cached, to train, and the estimated time on this machine."""
+    from textclf.estimate import format_duration, plan_table, study_estimates
+
+    plan = Plan(load_params(args.params), _parse_studies(args.studies), quick=args.quick or None)
+    rows, rate, source = study_estimates(plan)
+    total = sum(r["seconds"] for r in rows)
+    print(f"plan ({plan.mode} setting): {sum(r['replicas'] for r in rows)} replicas in {len(rows)} studies")
+    print(plan_table(rows))
+    wall = total / max(args.cores, 1)
+    print(f"estimated wall time with --cores {args.cores} (one thread per training job): {format_duration(wall)}"
+          f" (machine rate {rate / 1e9:.2f} G multiply-adds/s, {source})")
+    if wall > 3600 and not plan.quick:
+        print("that is over an hour: try the quick setting (--config quick=true, or run.quick: true) or a "
+              "subset of studies (--config studies=[...])")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="textclf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", default=DVC_JOBS, help=f"default: ./{DVC_JOBS}")
     p.add_argument("--dvc-stage", action="store_true", help="(DVC's jobs stage) exit 3 if the job list changed")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("plan", help="what would train, what is cached, and how long it takes here")
+    p.add_argument("--studies", help="comma-separated studies (default: run.studies)")
+    p.add_argument("--quick", action="store_true", help="the quick setting (default: run.quick)")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="parallel training jobs (default: all cores)")
+    p.set_defaults(func=cmd_plan)
     p = sub.add_parser("variants", help="list the trained replicas of the selected studies")
     p.add_argument("--studies", help="comma-separated studies (default: run.studies)")
     p.set_defaults(func=cmd_variants)

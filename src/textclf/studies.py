@@ -21,6 +21,8 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from textclf.config import ParamsError, deep_merge, embedding_dim, select_studies
 from textclf.settings import (
     QuickCaps,
@@ -92,14 +94,18 @@ def apply_quick(training: Mapping[str, Any], quick: QuickCaps) -> dict[str, Any]
 
 
 def _expand(study_name: str, study: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, merged overrides) for every variant × grid point."""
+    """(name, merged overrides) for every variant × grid point × search point."""
     study_axes = [_axis_points(f"studies.{study_name}.grid[{i}]", axis)
                   for i, axis in enumerate(study.get("grid", []))]
+    if "search" in study:
+        study_axes.append(search_points(f"studies.{study_name}.search", study["search"]))
     out = []
     for vname, voverrides in study["variants"].items():
         where = f"studies.{study_name}.variants.{vname}"
         own = dict(voverrides)
         axes = [_axis_points(f"{where}.grid[{i}]", axis) for i, axis in enumerate(own.pop("grid", []))]
+        if "search" in own:
+            axes.append(search_points(f"{where}.search", own.pop("search")))
         axes += study_axes
         for combo in itertools.product(*axes) if axes else [()]:
             name = "-".join([vname, *(suffix for suffix, _ in combo if suffix)])
@@ -130,6 +136,69 @@ def _axis_points(where: str, axis: Mapping[str, Any]) -> list[tuple[str, dict[st
     if len(set(labels)) != len(labels):
         raise ParamsError(f"{where}: values {values!r} give duplicate variant names {labels}")
     return points
+
+
+# Short name prefixes for common searched keys (others use the key's last part).
+KEY_LABELS = {"epochs": "ep", "batch_size": "b", "dropout": "d", "head_dropout": "hd", "hidden": "h",
+              "layers": "l", "lr": "lr", "max_len": "len", "weight_decay": "wd", "dim": "e"}
+
+
+def search_points(where: str, search: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name suffix, overrides) of a study's `search`: the full grid, or `trials` random points.
+
+    Random points are drawn one after another from a generator seeded with `seed`, without
+    repeats, so raising `trials` from 14 to 20 keeps the first 14 and adds 6. Each space entry
+    is a dotted key with a list of values (`model.hidden: [75, 100]`), or a label with named
+    override sets (`dropout: {d0.25: {model: {dropout: 0.25, head_dropout: 0.25}}, ...}`).
+    """
+    space = search.get("space") or {}
+    if not space:
+        raise ParamsError(f"{where}.space: empty; give at least one key with a list of values")
+    axes = [_space_axis(f"{where}.space.{key}", key, values) for key, values in space.items()]
+    size = 1
+    for axis in axes:
+        size *= len(axis)
+    if search["method"] == "grid":
+        if "trials" in search:
+            raise ParamsError(f"{where}.trials: only used with method 'random' (grid runs all {size} points)")
+        combos = list(itertools.product(*axes))
+    else:
+        trials = search.get("trials")
+        if not trials:
+            raise ParamsError(f"{where}: method 'random' needs `trials` (how many points to draw)")
+        if trials > size:
+            raise ParamsError(f"{where}.trials: {trials} > the {size} distinct points of the space; "
+                              "lower it or use method 'grid'")
+        rng = np.random.default_rng(search.get("seed", 0))
+        picked: list[tuple[int, ...]] = []
+        while len(picked) < trials:
+            point = tuple(int(rng.integers(len(axis))) for axis in axes)
+            if point not in picked:
+                picked.append(point)
+        combos = [tuple(axis[i] for axis, i in zip(axes, point, strict=True)) for point in picked]
+    out = []
+    for combo in combos:
+        merged: dict[str, Any] = {}
+        for _, overrides in combo:
+            merged = deep_merge(merged, overrides)
+        out.append(("-".join(suffix for suffix, _ in combo), merged))
+    return out
+
+
+def _space_axis(where: str, key: str, values: Any) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(values, Mapping):
+        if not values:
+            raise ParamsError(f"{where}: no values")
+        return [(str(label), dict(overrides)) for label, overrides in values.items()]
+    if not isinstance(values, list) or not values:
+        raise ParamsError(f"{where}: expected a non-empty list of values")
+    section, _, rest = key.partition(".")
+    if section not in OVERRIDE_SECTIONS or not rest:
+        raise ParamsError(f"{where}: {key!r} must start with one of {list(OVERRIDE_SECTIONS)}")
+    if len({repr(v) for v in values}) != len(values):
+        raise ParamsError(f"{where}: duplicate values in {values!r}")
+    prefix = KEY_LABELS.get(key.rsplit(".", 1)[-1], key.rsplit(".", 1)[-1])
+    return [(f"{prefix}{_label(v)}", _nest(key, v)) for v in values]
 
 
 def _label(value: Any) -> str:

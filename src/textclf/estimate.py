@@ -1,0 +1,168 @@
+"""How long a plan will take on this machine, before it runs.
+
+Cost model: a recurrent layer does about 2·g·H·(I + H) multiply-adds per token and direction
+(g = 1, 3, 4 gates for rnn, gru, lstm; I its input width), three times that with the backward
+pass. A replica costs that × the tokens it trains on × epochs (+ one forward pass over the
+evaluation splits per epoch). This machine's rate (work units per second) comes from earlier
+runs' metrics.json (median of measured rates), else from a ~2 s calibration run, and is kept in
+.textclf/throughput.json. The report compares the estimate with the measured time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textclf import atomic
+from textclf.settings import RNNConfig, Variant
+
+GATES = {"rnn": 1, "gru": 3, "gru_scratch": 3, "lstm": 4}
+TFIDF_SECONDS = 60.0  # a TF-IDF + logistic regression fit on ~25k documents, order of magnitude
+DEFAULT_ROWS = {"train": 22_500, "val": 2_500, "test": 25_000}
+DEFAULT_TOKENS_PER_ROW = 230.0  # IMDB-like; a prepared dataset's stats.json replaces it
+CALIBRATION_FILE = Path(".textclf/throughput.json")
+
+
+@dataclass(frozen=True)
+class DataSize:
+    rows: Mapping[str, int]
+    tokens_per_row: float  # mean whitespace tokens per training row (before max_len)
+
+    @classmethod
+    def from_stats(cls, path: Path) -> DataSize | None:
+        if not path.is_file():
+            return None
+        stats = json.loads(path.read_text(encoding="utf-8"))
+        q = stats.get("token_length_quantiles", {}).get("train", {})
+        typical = q.get("mean") or (1.15 * q["p50"] if "p50" in q else None)  # lengths are right-skewed
+        return cls(rows=stats.get("rows", DEFAULT_ROWS), tokens_per_row=float(typical or DEFAULT_TOKENS_PER_ROW))
+
+
+def work_per_token(model: RNNConfig) -> float:
+    """Multiply-adds per token for forward + backward through the recurrent stack and the head."""
+    gates, hidden, dirs = GATES[model.cell], model.hidden, 2 if model.bidirectional else 1
+    total, width = 0.0, model.embedding.dim
+    for _ in range(model.layers):
+        total += dirs * gates * hidden * (width + hidden)
+        width = hidden * dirs
+    return 3.0 * total
+
+
+def replica_work(variant: Variant, size: DataSize) -> float:
+    """Work units (multiply-adds) to train and evaluate one replica."""
+    if not isinstance(variant.model, RNNConfig):
+        return 0.0
+    training, quick = variant.training, variant.quick
+    train_rows = min(size.rows.get("train", 0), quick.train_rows) if quick else size.rows.get("train", 0)
+    eval_rows = sum(min(size.rows.get(s, 0), quick.eval_rows) if quick else size.rows.get(s, 0) for s in ("val", "test"))
+    tokens = min(size.tokens_per_row, training.max_len)
+    if training.padding == "fixed":
+        tokens = training.max_len
+    per_token = work_per_token(variant.model)
+    return training.epochs * (train_rows * tokens * per_token + eval_rows * tokens * per_token / 3.0)
+
+
+def replica_seconds(variant: Variant, size: DataSize, rate: float) -> float:
+    return TFIDF_SECONDS if not isinstance(variant.model, RNNConfig) else replica_work(variant, size) / rate
+
+
+def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
+    """Median work/second of earlier runs (metrics.json: n_train, seconds_per_epoch, epochs_run)."""
+    rates = []
+    for variant, results in runs:
+        path = results / "metrics.json"
+        if not isinstance(variant.model, RNNConfig) or not path.is_file():
+            continue
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            seconds = float(metrics["seconds_per_epoch"]) * int(metrics["epochs_run"])
+            tokens = float(metrics["tokens_per_second"]) * seconds  # training tokens actually seen
+        except (KeyError, TypeError, ValueError):
+            continue
+        if seconds > 0 and tokens > 0:
+            rates.append(tokens * work_per_token(variant.model) / seconds)
+    return statistics.median(rates) if rates else None
+
+
+def calibrate(seconds: float = 2.0) -> float:
+    """Work/second of a small one-thread LSTM training loop on synthetic batches."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    batch, length, emb, hidden = 64, 128, 100, 128
+    lstm, head = torch.nn.LSTM(emb, hidden, batch_first=True), torch.nn.Linear(hidden, 2)
+    params = [*lstm.parameters(), *head.parameters()]
+    optim = torch.optim.Adam(params, lr=1e-3)
+    x, y = torch.randn(batch, length, emb), torch.randint(0, 2, (batch,))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or steps < 2:
+        optim.zero_grad()
+        out, _ = lstm(x)
+        torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
+        optim.step()
+        steps += 1
+    elapsed = time.perf_counter() - start
+    return steps * batch * length * 3.0 * 4 * hidden * (emb + hidden) / elapsed
+
+
+def machine_rate(runs: Iterable[tuple[Variant, Path]], cache: Path = CALIBRATION_FILE) -> tuple[float, str]:
+    """(work/second, where it came from): earlier runs, else a cached or fresh calibration."""
+    rate = measured_rate(runs)
+    if rate:
+        return rate, "measured on earlier runs here"
+    if cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("host") == os.uname().nodename:
+            return float(saved["rate"]), "calibration run (cached)"
+    rate = calibrate()
+    atomic.write_json(cache, {"rate": rate, "host": os.uname().nodename, "when": time.strftime("%Y-%m-%d %H:%M")})
+    return rate, "calibration run"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan_table(rows: list[dict[str, Any]]) -> str:
+    header = f"{'study':<18} {'replicas':>8} {'cached':>7} {'to train':>8} {'est. CPU time':>14}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r['to_train']:>8} "
+                     f"{format_duration(r['seconds']):>14}")
+    return "\n".join(lines)
+
+
+def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, Any]], float, str]:
+    """Per study of a plan (its selected mode): replicas, cached, to train, estimated CPU seconds."""
+    from textclf.plan import prepared_dir, results_dir
+
+    runs = [(v, root / results_dir(v)) for v in plan.variants]
+    rate, source = machine_rate(runs, root / CALIBRATION_FILE)
+    sizes: dict[str, DataSize] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for variant, results in runs:
+        if variant.dataset not in sizes:
+            found = DataSize.from_stats(root / prepared_dir(variant.dataset) / "stats.json")
+            sizes[variant.dataset] = found or DataSize(DEFAULT_ROWS, DEFAULT_TOKENS_PER_ROW)
+            if found is None:
+                source += f"; {variant.dataset} not prepared yet, its size guessed"
+        row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "to_train": 0,
+                                              "seconds": 0.0})
+        row["replicas"] += 1
+        if (results / "metrics.json").is_file():
+            row["cached"] += 1
+        else:
+            row["to_train"] += 1
+            row["seconds"] += replica_seconds(variant, sizes[variant.dataset], rate)
+    return list(rows.values()), rate, source
