@@ -1,8 +1,8 @@
 """textclf-pipeline under Snakemake.
 
-params.yaml is the configfile. `snakemake_plan` validates it, expands the studies into jobs
-(the same plan DVC runs from dvc.yaml) and writes each job's settings to jobs/<stage>/...json,
-rewritten only when they change. Every rule runs one script on its job file:
+`snakemake_plan` reads and validates params.yaml (only studies, quick and seeds come from
+--config), expands the studies into jobs (the same plan DVC runs from dvc.yaml) and writes
+each job's settings to jobs/<stage>/...json, rewritten only when they change. Every rule runs one script on its job file:
 
     snakemake --cores 4 reports/summary.md                      # full setting
     snakemake --cores 4 reports/quick/summary.md                # quick setting (CPU-friendly)
@@ -10,9 +10,6 @@ rewritten only when they change. Every rule runs one script on its job file:
 """
 
 from textclf.engines import partial_report_command, plan_summary, report_mode, snakemake_plan
-
-
-configfile: "params.yaml"
 
 
 report: "workflow/report/workflow.rst"

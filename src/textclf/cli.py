@@ -3,11 +3,14 @@
     textclf jobs [--check]            write the job files and dvc-jobs.yaml (DVC's list of jobs)
     textclf plan [--studies a,b]      per study: replicas, cached, to train, estimated time here
     textclf variants [--studies a,b]  list the variants (and seeds) the studies expand to
+    textclf studies                   list the studies
+    textclf show <variant>            a variant's resolved settings, output paths and status
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -62,6 +65,44 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_studies(args: argparse.Namespace) -> int:
+    """Each study: datasets, variants, replicas and the first sentence of its description."""
+    params = load_params(args.params)
+    plan = Plan(params, "all")
+    for name, study in params["studies"].items():
+        replicas = [v for v in plan.variants if v.study == name]
+        about = " ".join(str(study.get("description", "")).split()).split(". ")[0]
+        print(f"{name:<18} {len({v.id for v in replicas}):>4} variants {len(replicas):>4} replicas  "
+              f"{','.join(study['datasets'])}  {about[:90]}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """One variant: its resolved settings (the job file), where its outputs go, and its status."""
+    from textclf.config import did_you_mean
+    from textclf.plan import results_dir
+
+    params = load_params(args.params)
+    plan = Plan(params, "all", quick=args.quick or None)
+    matches = [v for v in plan.variants if args.variant in (v.id, v.run_id, v.name, f"{v.study}/{v.name}")]
+    if not matches:
+        names = sorted({v.id for v in plan.variants})
+        hint = did_you_mean(args.variant, names) or did_you_mean(args.variant, sorted({v.name for v in plan.variants}))
+        print(f"error: no variant {args.variant!r}{hint}; `textclf variants` lists them", file=sys.stderr)
+        return 2
+    for variant in matches:
+        job = plan.job("train", {"mode": variant.mode, "dataset": variant.dataset, "study": variant.study,
+                                 "variant": variant.name, "seed": str(variant.seed)})
+        done = Path(results_dir(variant), "metrics.json")
+        status = "trained" if done.is_file() else "not trained yet"
+        if done.is_file():
+            status += f" (test accuracy {json.loads(done.read_text(encoding='utf-8')).get('accuracy', float('nan')):.4f})"
+        print(f"# {variant.run_id}: {status}")
+        print(f"# job file {job.job_file}; outputs {', '.join(job.outs)}")
+        print(json.dumps(job.settings, indent=1, sort_keys=True))
+    return 0
+
+
 def cmd_variants(args: argparse.Namespace) -> int:
     plan = Plan(load_params(args.params), _parse_studies(args.studies))
     try:
@@ -107,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="the quick setting (default: run.quick)")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="parallel training jobs (default: all cores)")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("studies", help="list the studies of params.yaml")
+    p.set_defaults(func=cmd_studies)
+    p = sub.add_parser("show", help="a variant's resolved settings, outputs and status")
+    p.add_argument("variant", help="dataset/study/name, mode/dataset/study/name/seedK, study/name or name")
+    p.add_argument("--quick", action="store_true", help="the quick setting's replica")
+    p.set_defaults(func=cmd_show)
     p = sub.add_parser("variants", help="list the trained replicas of the selected studies")
     p.add_argument("--studies", help="comma-separated studies (default: run.studies)")
     p.set_defaults(func=cmd_variants)

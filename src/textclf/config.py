@@ -9,6 +9,7 @@ there is a closed set, the allowed values.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -42,7 +43,10 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             params = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ParamsError(f"{where}: not valid YAML ({problem}); fix that line") from None
     validate_params(params, source=str(path))
     return params
 
@@ -76,9 +80,11 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties" and schema.get("additionalProperties") is False:
         allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed))
-        return f"{where}: unknown key(s) {extra}; allowed keys: {allowed}"
+        hint = "".join(did_you_mean(str(e), allowed) for e in extra)
+        return f"{where}: unknown key(s) {extra}{hint}; allowed keys: {allowed}"
     if err.validator == "enum":
-        return f"{where}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
+        hint = did_you_mean(str(err.instance), [str(v) for v in err.validator_value])
+        return f"{where}: {err.instance!r} is not allowed{hint}; allowed values: {err.validator_value}"
     if err.validator == "const":
         return f"{where}: {err.instance!r} is not allowed; expected {err.validator_value!r}"
     if err.validator == "type":
@@ -96,8 +102,14 @@ def _describe(err: jsonschema.ValidationError) -> str:
     return f"{where}: {err.message}"
 
 
+def did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    """' (did you mean 'pooling'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _unknown(kind: str, name: str, allowed: Iterable[str], where: str) -> str:
-    return f"{where}: unknown {kind} {name!r}; allowed: {sorted(allowed)}"
+    return f"{where}: unknown {kind} {name!r}{did_you_mean(name, allowed)}; allowed: {sorted(allowed)}"
 
 
 def reference_problems(params: Mapping[str, Any]) -> list[str]:
@@ -167,7 +179,8 @@ def select_studies(params: Mapping[str, Any], selection: Any = None) -> list[str
         chosen = [chosen]
     unknown = [s for s in chosen if s not in params["studies"]]
     if unknown:
-        raise ParamsError(f"studies: unknown study name(s) {unknown}; allowed: {sorted(params['studies'])}")
+        hint = "".join(did_you_mean(str(u), params["studies"]) for u in unknown)
+        raise ParamsError(f"studies: unknown study name(s) {unknown}{hint}; allowed: {sorted(params['studies'])}")
     return list(chosen)
 
 
@@ -193,5 +206,5 @@ def named_entry(params: Mapping[str, Any], section: str, name: str) -> dict[str,
     """params[section][name], or a ParamsError listing the names that exist."""
     entries = params.get(section) or {}
     if name not in entries:
-        raise ParamsError(f"{section}: unknown name {name!r}; allowed: {sorted(entries)}")
+        raise ParamsError(f"{section}: unknown name {name!r}{did_you_mean(name, entries)}; allowed: {sorted(entries)}")
     return entries[name]

@@ -33,35 +33,26 @@ def snakemake_plan(config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS)
 
 
 def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, bool | None, list[int] | None]:
-    """Accept only `studies`, `quick` and `seeds` from --config; anything else would be ignored
-    by the stage scripts (they read their job files, written from params.yaml), so it is an
-    error, not a silent no-op."""
+    """Accept only `studies`, `quick` and `seeds` from --config (params.yaml is read by the plan,
+    not as Snakemake's configfile, so YAML errors name their line); anything else would be
+    ignored by the stage scripts, so it is an error, not a silent no-op."""
     config = dict(config)
     selection = config.pop("studies", None)
-    if isinstance(selection, Mapping):  # the study definitions themselves, from params.yaml
-        selection = None
     quick = config.pop("quick", None)
-    if isinstance(quick, Mapping):
-        quick = None
     if isinstance(quick, str):
         quick = {"true": True, "false": False}.get(quick.lower(), quick)
     if quick is not None and not isinstance(quick, bool):
         raise ParamsError(f"--config quick={quick!r}: expected true or false")
     seeds = config.pop("seeds", None)
-    if isinstance(seeds, Mapping) or seeds is None:  # run.seeds from params.yaml
-        seeds = None
-    else:
+    if seeds is not None:
         items = seeds if isinstance(seeds, list) else [seeds]
         try:  # --config parses [1,2] as strings
             seeds = [int(str(s)) for s in items]
         except ValueError:
             raise ParamsError(f"--config seeds={seeds!r}: expected a list of integers, e.g. seeds=[1,2,3]") from None
-    file_view = {k: v for k, v in params.items() if k not in SNAKEMAKE_CONFIG_OVERRIDES}
-    config_view = {k: v for k, v in config.items() if k not in SNAKEMAKE_CONFIG_OVERRIDES}
-    if config_view != file_view:
-        changed = sorted(k for k in set(file_view) | set(config_view) if file_view.get(k) != config_view.get(k))
+    if config:
         raise ParamsError(
-            f"--config may only set {list(SNAKEMAKE_CONFIG_OVERRIDES)}; it changed {changed}. "
+            f"--config may only set {list(SNAKEMAKE_CONFIG_OVERRIDES)}; it set {sorted(config)}. "
             "Edit params.yaml instead (the stage scripts read job files written from it)."
         )
     return selection, quick, seeds

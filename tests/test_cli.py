@@ -1,0 +1,62 @@
+"""The `textclf` command and the messages params.yaml mistakes get."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import fixture_params
+from textclf.cli import main
+from textclf.config import ParamsError, load_params, validate_params
+
+BIN = Path(sys.executable).parent
+
+
+def _write(tmp_path, params) -> str:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return str(path)
+
+
+def _run(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+def test_studies_and_show(tmp_path, capsys, monkeypatch):
+    params = _write(tmp_path, fixture_params())
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "--params", params, "studies")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["s", "2", "variants"]
+    code, out, _ = _run(capsys, "--params", params, "show", "s/glove")
+    assert code == 0 and "full/imdb/s/glove/seed1: not trained yet" in out
+    assert '"source": "glove50"' in out and "results/full/imdb/s/glove/seed1/metrics.json" in out
+    code, _, err = _run(capsys, "--params", params, "show", "glvoe")
+    assert code == 2 and "did you mean 'glove'?" in err
+
+
+def test_did_you_mean_for_keys_and_values():
+    params = fixture_params()
+    params["models"]["lstm_base"]["poolin"] = "max"
+    params["training"]["padding"] = "buckets"
+    with pytest.raises(ParamsError) as info:
+        validate_params(params)
+    assert "did you mean 'pooling'?" in str(info.value) and "did you mean 'bucket'?" in str(info.value)
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("run:\n  studies: [a, b\n  quick: false\n")
+    with pytest.raises(ParamsError, match=r"params.yaml:3:\d+: not valid YAML"):
+        load_params(path)
+
+
+def test_closed_pipe_is_not_a_traceback(tmp_path):
+    params = _write(tmp_path, fixture_params())
+    proc = subprocess.run(f"{BIN / 'textclf'} --params {params} variants | head -1", shell=True,
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.stdout.strip() == "full/imdb/s/rand/seed1" and "Traceback" not in proc.stderr
