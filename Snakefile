@@ -9,13 +9,14 @@ each job's settings to jobs/<stage>/...json, rewritten only when they change. Ev
     snakemake --cores 4 --config studies=[cells_imdb] seeds=[1,2,3]
 """
 
-from textclf.engines import partial_report_command, plan_summary, report_mode, snakemake_plan
+from textclf.engines import EngineLock, partial_report_command, plan_summary, report_mode, snakemake_plan
 
 
 report: "workflow/report/workflow.rst"
 
 
 PLAN = snakemake_plan(config)
+ENGINE_LOCK = EngineLock()  # DVC and Snakemake never run in one workspace at once
 
 
 wildcard_constraints:
@@ -49,10 +50,16 @@ include: "workflow/rules/report.smk"
 
 
 onstart:
+    ENGINE_LOCK.acquire()
     # What will train, what is cached, and how long it should take on this machine.
     print(plan_summary(PLAN, workflow.cores))
 
 
+onsuccess:
+    ENGINE_LOCK.release()
+
+
 onerror:
+    ENGINE_LOCK.release()
     # Some jobs failed (e.g. a dataset could not be downloaded): still show what exists.
     shell(partial_report_command(PLAN))

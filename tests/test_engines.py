@@ -323,9 +323,34 @@ def test_f_snakemake_has_nothing_to_do_after_dvc(dvc_project):
 
 def test_f_dvc_adopts_snakemake_outputs(snake_project):
     root = snake_project
-    dvc(root, "commit", "-f", "-q")  # README's switch step
+    # a Snakemake run of one study only, while run.studies (DVC's list) covers all: README's
+    # switch step records what exists and leaves the rest to `dvc repro`
+    snakemake(root, "reports/summary.md", "--config", "studies=[base]")
+    out = run(root, str(BIN / "textclf"), "adopt")
+    assert "not built yet" in out
     assert dvc_would_run(root) == {}
     assert snakemake_would_run(root) == {}
+
+
+def test_engines_lock_each_other_out(snake_project):
+    root = snake_project
+    import zc.lockfile
+
+    held = zc.lockfile.LockFile(str(root / ".dvc" / "tmp" / "lock"))  # what `dvc repro` holds while it runs
+    try:
+        with touched(root, "src/textclf/report/markdown.py"):
+            out = snakemake(root, "reports/summary.md", ok=False)
+        assert "DVC is running in this workspace" in out
+    finally:
+        held.close()
+    from textclf.engines import EngineLock
+
+    snakemake_lock = EngineLock(root)  # what a running Snakemake holds (Snakefile onstart)
+    snakemake_lock.acquire()
+    try:
+        assert "Unable to acquire lock" in dvc(root, "repro", ok=False)
+    finally:
+        snakemake_lock.release()
 
 
 # ----------------------------------------------------------------- the rest of the engine UX

@@ -3,6 +3,7 @@
     textclf jobs [--check]            write the job files and dvc-jobs.yaml (DVC's list of jobs)
     textclf plan [--studies a,b]      per study: replicas, cached, to train, estimated time here
     textclf variants [--studies a,b]  list the variants (and seeds) the studies expand to
+    textclf adopt                     after Snakemake: record its outputs in dvc.lock (switch to DVC)
     textclf studies                   list the studies
     textclf show <variant>            a variant's resolved settings, output paths and status
 """
@@ -63,6 +64,25 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                   "started: run `dvc repro` again", file=sys.stderr)
             return 3
     return 0
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """Switching from Snakemake to DVC: record in dvc.lock every DVC stage whose outputs
+    Snakemake already built (`dvc commit -f` on exactly those), so DVC reruns nothing."""
+    import subprocess
+
+    plan = Plan(load_params(args.params))
+    plan.write_job_files(Path.cwd())
+    text = render_dvc_jobs(plan)
+    if Path(DVC_JOBS).read_text(encoding="utf-8") != text if Path(DVC_JOBS).exists() else True:
+        atomic.write_text(Path(DVC_JOBS), text)
+    built = [plan.dvc_stage(job) for job in plan.jobs() if all(Path(out).exists() for out in job.outs)]
+    missing = len(plan.jobs()) - len(built)
+    cmd = ["dvc", "commit", "--force", "--quiet", "jobs", *built]
+    done = subprocess.run(cmd, check=False)
+    print(f"dvc.lock now records {len(built)} stage(s) built by Snakemake; {missing} not built yet "
+          "(`dvc repro` runs them)")
+    return done.returncode
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -148,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="the quick setting (default: run.quick)")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="parallel training jobs (default: all cores)")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("adopt", help="after a Snakemake run: record its outputs in dvc.lock (engine switch)")
+    p.set_defaults(func=cmd_adopt)
     p = sub.add_parser("studies", help="list the studies of params.yaml")
     p.set_defaults(func=cmd_studies)
     p = sub.add_parser("show", help="a variant's resolved settings, outputs and status")

@@ -90,3 +90,33 @@ def plan_summary(plan: Plan, cores: int) -> str:
     wall = sum(r["seconds"] for r in rows) / max(cores, 1)
     return (f"{plan_table(rows)}\nestimated training time with --cores {cores}: {format_duration(wall)} ({source}); "
             "`textclf plan` prints this without running")
+
+
+class EngineLock:
+    """Keeps DVC out of the workspace while Snakemake runs, and Snakemake out while DVC runs.
+
+    DVC holds .dvc/tmp/lock (zc.lockfile) for the whole of `dvc repro`; Snakemake takes the same
+    lock when it starts and releases it when it ends, so neither engine deletes or rewrites
+    outputs the other is using. DVC then says "Unable to acquire lock"; Snakemake says why.
+    """
+
+    def __init__(self, root: Path = Path(".")) -> None:
+        self.path = root / ".dvc" / "tmp" / "lock"
+        self._lock: Any = None
+
+    def acquire(self) -> None:
+        if not self.path.parent.parent.is_dir():  # not a DVC project
+            return
+        import zc.lockfile
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock = zc.lockfile.LockFile(str(self.path))
+        except zc.lockfile.LockError:
+            raise ParamsError(f"DVC is running in this workspace ({self.path} is locked): wait until it "
+                              "finishes (or stop it), then start Snakemake again") from None
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -192,6 +192,10 @@ class Plan:
                 written += 1
         return written
 
+    def dvc_stage(self, job: Job) -> str:
+        """The DVC stage name of a job, e.g. train@full__imdb__s__rand__1."""
+        return f"{_dvc_family(job)}@{job.dvc_key}"
+
     def dvc_jobs(self) -> dict[str, Any]:
         """The data dvc.yaml's `foreach` stages iterate over: one entry per job, by stage."""
         out: dict[str, Any] = {}
