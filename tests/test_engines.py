@@ -328,6 +328,10 @@ def test_f_dvc_adopts_snakemake_outputs(snake_project):
     snakemake(root, "reports/summary.md", "--config", "studies=[base]")
     out = run(root, str(BIN / "textclf"), "adopt")
     assert "not built yet" in out
+    assert dvc_would_run(root) == {"report": 1}  # DVC's report covers every study: not built yet
+    assert snakemake_would_run(root) == {"report": 1}  # the same for Snakemake's default selection
+    snakemake(root, "reports/summary.md")  # the report of every study again
+    run(root, str(BIN / "textclf"), "adopt")
     assert dvc_would_run(root) == {}
     assert snakemake_would_run(root) == {}
 

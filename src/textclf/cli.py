@@ -76,13 +76,25 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     text = render_dvc_jobs(plan)
     if Path(DVC_JOBS).read_text(encoding="utf-8") != text if Path(DVC_JOBS).exists() else True:
         atomic.write_text(Path(DVC_JOBS), text)
-    built = [plan.dvc_stage(job) for job in plan.jobs() if all(Path(out).exists() for out in job.outs)]
+    built = [plan.dvc_stage(job) for job in plan.jobs()
+             if all(Path(out).exists() for out in job.outs) and _built_from(job)]
     missing = len(plan.jobs()) - len(built)
     cmd = ["dvc", "commit", "--force", "--quiet", "jobs", *built]
     done = subprocess.run(cmd, check=False)
     print(f"dvc.lock now records {len(built)} stage(s) built by Snakemake; {missing} not built yet "
           "(`dvc repro` runs them)")
     return done.returncode
+
+
+def _built_from(job) -> bool:
+    """A report was built from this job file (not from another selection of studies)."""
+    if job.stage != "report":
+        return True
+    summary = Path(job.settings["out"]) / "summary.json"
+    try:
+        return json.loads(summary.read_text(encoding="utf-8")).get("job_sha256") == job.digest
+    except (OSError, ValueError):
+        return False
 
 
 def cmd_studies(args: argparse.Namespace) -> int:

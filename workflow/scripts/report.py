@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     job = read_job(args.job, "mode", "studies", "datasets", "runs", "out")
     out = args.out or Path(job["out"])
-    summary = build_report(job, out)
+    summary = build_report(job, out, job_sha256=hashlib.sha256(args.job.read_bytes()).hexdigest())
     done = sum(s["variants_done"] for s in summary["studies"].values())
     total = done + sum(s["variants_missing"] for s in summary["studies"].values())
     print(f"report ({job['mode']}): {done}/{total} variants with results -> {out / 'summary.md'}")

@@ -25,8 +25,10 @@ TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional"
                  "acc_per_mparam", "seconds_per_epoch", "epochs_run", "status"]
 
 
-def build_report(job: Mapping[str, Any], out: Path) -> dict[str, Any]:
-    """Write the report files of a report job (see plan.py); return the summary.json content."""
+def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = None) -> dict[str, Any]:
+    """Write the report files of a report job (see plan.py); return the summary.json content.
+    `job_sha256` (of the job file) is recorded so `textclf adopt` can tell which selection of
+    studies a report was built for."""
     table = collect(job)
     studies = list(job["studies"])
     figures = out / "figures"
@@ -43,7 +45,7 @@ def build_report(job: Mapping[str, Any], out: Path) -> dict[str, Any]:
         "",
         *_datasets_section(job["datasets"]),
     ]
-    summary: dict[str, Any] = {"mode": job["mode"], "studies": {}}
+    summary: dict[str, Any] = {"mode": job["mode"], "job_sha256": job_sha256, "studies": {}}
     for study in studies:
         rows = table[table["study"] == study]
         section, metrics = _study_section(job, study, rows, figures)

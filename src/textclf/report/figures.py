@@ -50,7 +50,8 @@ def accuracy_vs_params(table: pd.DataFrame, title: str, path: Path) -> Path | No
     if done.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, group in done.groupby(done["cell"].fillna(done["model"])):
+    kind = done["cell"].fillna(done["model"]) if "cell" in done else done["model"]
+    for cell, group in done.groupby(kind):
         ax.scatter(group["trainable_params"], group["accuracy"], label=str(cell), s=25)
     ax.set_xscale("log")
     ax.set(title=title, xlabel="trainable parameters (log)", ylabel="test accuracy")
