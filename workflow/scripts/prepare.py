@@ -21,7 +21,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/prepared/D")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    stats = prepare_dataset(load_params(args.params), args.dataset, args.raw, args.out)
+    stats = prepare_dataset(load_params(args.params), args.dataset, args.raw, args.out,
+                            params_path=args.params)
     rows = " / ".join(f"{n:,} {name}" for name, n in stats["rows"].items())
     dropped = sum(stats["malformed"].values())
     print(f"prepared {args.dataset}: {rows} rows, {dropped:,} malformed dropped, "
