@@ -64,6 +64,7 @@ class Script:
     length: bool = True  # send Content-Length (False: the body ends when the connection closes)
     etag: str | None = '"v1"'  # the payload's ETag (None: send none)
     if_range: bool = True  # honour If-Range (a changed validator gets the full body, 200)
+    chunk_delay: float = 0.0  # > 0: send the body in 16 KiB pieces, sleeping this long between
     requests: list[str | None] = field(default_factory=list)  # Range header per request
     if_ranges: list[str | None] = field(default_factory=list)  # If-Range header per request
 
@@ -110,7 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
         if s.truncate_first > 0:
             s.truncate_first -= 1
             chunk = chunk[: len(chunk) // 2]
-        self.wfile.write(chunk)
+        if not s.chunk_delay:
+            self.wfile.write(chunk)
+            return
+        for pos in range(0, len(chunk), 1 << 14):
+            self.wfile.write(chunk[pos:pos + (1 << 14)])
+            time.sleep(s.chunk_delay)
 
     def log_message(self, *args):
         pass
