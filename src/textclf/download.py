@@ -369,7 +369,11 @@ def _verify(part: Path, dest: Path, source: Source, transfer: _Transfer,
                            actual)
         _announce(dest, actual, match, source)
         return match, None
-    how = _check_format(part, dest.name)
+    try:
+        how = _check_format(part, dest.name)
+    except _Refused as refused:
+        refused.actual = actual
+        raise
     if how is None:
         if not transfer.length_known:
             raise _Refused("unverifiable", "served without a Content-Length, no sha256 pinned and "
