@@ -335,6 +335,28 @@ def test_raw_file_no_longer_matching_its_checksum_is_refused(tmp_path: Path, mon
     assert not (tmp_path / "out").exists()
 
 
+def test_broken_file_that_passed_a_wrong_checksum_says_to_fix_the_checksum(tmp_path, monkeypatch):
+    """Issue 10.3: a truncated archive verified against a wrong mirror SHA256SUMS: the
+    re-download command alone would find it 'up to date', so the message says so."""
+    params = params_with(d=imdb_dataset())
+    mirror = tmp_path / "mirror"
+    whole = make_tar(mirror / "imdb" / "aclImdb_v1.tar.gz", imdb_members(3)).read_bytes()
+    (mirror / "imdb" / "aclImdb_v1.tar.gz").write_bytes(whole[:-300])
+    cut_sha = hashlib.sha256(whole[:-300]).hexdigest()
+    (mirror / "SHA256SUMS").write_text(f"{cut_sha}  imdb/aclImdb_v1.tar.gz\n")
+    monkeypatch.setenv("TEXTCLF_MIRROR", str(mirror))
+    raw = tmp_path / "raw"
+    spec = params["downloads"]["imdb"]["aclImdb_v1.tar.gz"]
+    fetch(spec["url"], raw / "imdb" / "aclImdb_v1.tar.gz", sha256=spec["sha256"], group="imdb",
+          progress=False)
+    with pytest.raises(DataError) as err:
+        prepare_dataset(params, "d", raw, tmp_path / "out")
+    msg = str(err.value)
+    assert "not a readable .tar.gz" in msg and "--file imdb/aclImdb_v1.tar.gz" in msg
+    assert f"sha256 {cut_sha}, passed the checksum in {mirror / 'SHA256SUMS'}" in msg
+    assert "correct it first" in msg
+
+
 # --- splits and outputs --------------------------------------------------------------------
 
 

@@ -282,6 +282,10 @@ def _existing(dest: Path, source: Source, start: float) -> FetchResult | None:
         expected = source.expected_text() or f"its recorded sha256 {recorded.get('sha256')}"
         log.warning("%s exists but its sha256 %s matches no checksum that applies now (%s); "
                     "moved aside to %s and fetching again", dest, actual, expected, bad)
+        kept = kept_path(dest)
+        with contextlib.suppress(OSError):
+            if kept.exists() and os.path.samefile(kept, dest):
+                kept.unlink()  # the kept copy is these very bytes: no longer verified
         os.replace(dest, bad)
         _sibling(dest, ".sha256").unlink(missing_ok=True)
         return None
@@ -714,6 +718,21 @@ def redownload_command(ref: str, params_path: str | os.PathLike = "params.yaml",
     """The command that re-verifies data/raw/<ref> and fetches it again when it fails."""
     return (f"python workflow/scripts/download.py --params {params_path} --file {ref} "
             f"--out {Path(raw_dir) / ref}")
+
+
+def redownload_hint(path: str | os.PathLike, ref: str,
+                    params_path: str | os.PathLike = "params.yaml",
+                    raw_dir: str | os.PathLike = "data/raw") -> str:
+    """'re-download it: <command>' for a raw file whose content is broken, plus, when the
+    broken bytes passed a checksum, the warning that this checksum must be corrected first
+    (the command would otherwise find the same bytes verified and keep them)."""
+    hint = f"re-download it: {redownload_command(ref, params_path, raw_dir)}"
+    recorded = read_sidecar(path)
+    if recorded.get("checksum_source") in (SOURCE_PARAMS, SOURCE_MIRROR):
+        hint += (f" (these bytes, sha256 {recorded.get('sha256', '?')}, passed the checksum in "
+                 f"{recorded.get('checksum_from')}: if the command says 'up to date', that "
+                 f"checksum is wrong too: correct it first)")
+    return hint
 
 
 def verify_raw(path: str | os.PathLike, ref: str, *, url: str, sha256: str | None,

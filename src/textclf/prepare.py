@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 
 from textclf.atomic import write_json, write_parquet
 from textclf.config import ParamsError
-from textclf.download import redownload_command, verify_raw
+from textclf.download import redownload_command, redownload_hint, verify_raw
 from textclf.errors import DataError
 from textclf.sources import READER_ROLES, RawFileError, get_reader
 
@@ -160,8 +160,8 @@ def prepare_dataset(params: Mapping[str, Any], dataset: str, raw_dir: str | Path
         ref = next((ds["files"][r] for r, p in files.items() if Path(p) == exc.path), None)
         if ref is None:
             raise
-        raise DataError(f"{exc.problem}; re-download it: "
-                        f"{redownload_command(ref, params_path, raw_dir)}") from exc
+        raise DataError(f"{exc.problem}; "
+                        f"{redownload_hint(exc.path, ref, params_path, raw_dir)}") from exc
     where = ", ".join(str(p) for p in files.values())
     if frame.empty:
         raise DataError(f"dataset {dataset!r}: the raw files hold no well-formed rows ({where})")
