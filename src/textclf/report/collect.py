@@ -88,7 +88,7 @@ def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        problem = (f"{path} is truncated or not valid JSON ({exc.msg} at line {exc.lineno} "
+        problem = (f"{path} is truncated or not valid JSON ({exc.msg}: line {exc.lineno} "
                    f"column {exc.colno})")
     except (OSError, UnicodeDecodeError) as exc:
         problem = f"{path} cannot be read ({type(exc).__name__}: {exc})"
