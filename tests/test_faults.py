@@ -228,7 +228,7 @@ def test_download_killed_mid_transfer_then_rerun(tmp_path, upstream):
     """SIGKILL during the download stage leaves a .part and its record; the rerun resumes it
     with Range + If-Range, restarts when the server ignores Range, and restarts when the file
     changed upstream. The result is always the complete, verified file."""
-    script = Script(payload=PAYLOAD, chunk_delay=0.005)
+    script = Script(payload=PAYLOAD, chunk_delay=0.01)
     dest = tmp_path / "data" / "raw" / "ag_news" / "test.csv"
     part = Path(f"{dest}.part")
     final = PAYLOAD
