@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import os
+import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +30,8 @@ from textclf.download import (
     fetch,
     lookup_download,
     read_sidecar,
+    redownload_command,
+    verify_raw,
 )
 from textclf.errors import ChecksumError, DownloadError
 
@@ -58,7 +64,16 @@ class Script:
     truncate_first: int = 0  # cut this many bodies in half (Content-Length still full)
     corrupt: bool = False  # serve different bytes of the same length
     ranges: bool = True  # honour Range with 206
+    length: bool = True  # send Content-Length (False: the body ends when the connection closes)
+    etag: str | None = '"v1"'  # the payload's ETag (None: send none)
+    if_range: bool = True  # honour If-Range (a changed validator gets the full body, 200)
+    chunk_delay: float = 0.0  # > 0: send the body in 16 KiB pieces, sleeping this long between
     requests: list[str | None] = field(default_factory=list)  # Range header per request
+    if_ranges: list[str | None] = field(default_factory=list)  # If-Range header per request
+
+    def change_upstream(self, payload: bytes, etag: str | None) -> None:
+        """The file upstream is replaced (a new release): new bytes, new validator."""
+        self.payload, self.etag = payload, etag
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,6 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server API)
         s = self.script
         s.requests.append(self.headers.get("Range"))
+        s.if_ranges.append(self.headers.get("If-Range"))
         if len(s.requests) <= s.fail_first:
             self.send_error(s.fail_status)
             return
@@ -75,19 +91,35 @@ class _Handler(BaseHTTPRequestHandler):
         body = bytes(b ^ 0xFF for b in s.payload) if s.corrupt else s.payload
         start = 0
         rng = self.headers.get("Range")
-        if rng and s.ranges:
+        validator = self.headers.get("If-Range")
+        stale = s.if_range and validator is not None and validator != s.etag
+        if rng and s.ranges and not stale:
             start = int(rng.removeprefix("bytes=").split("-")[0])
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
+        if s.etag:
+            self.send_header("ETag", s.etag)
         chunk = body[start:]
-        self.send_header("Content-Length", str(len(chunk)))
+        if s.length:
+            self.send_header("Content-Length", str(len(chunk)))
         self.end_headers()
         if s.truncate_first > 0:
             s.truncate_first -= 1
             chunk = chunk[: len(chunk) // 2]
-        self.wfile.write(chunk)
+        if not s.chunk_delay:
+            self.wfile.write(chunk)
+            return
+        for pos in range(0, len(chunk), 1 << 14):
+            self.wfile.write(chunk[pos:pos + (1 << 14)])
+            time.sleep(s.chunk_delay)
 
     def log_message(self, *args):
         pass
@@ -142,7 +174,8 @@ def test_local_source(tmp_path, src_file, as_url):
     assert not Path(f"{dest}.part").exists()
     side = read_sidecar(dest)
     assert side == {"sha256": PAYLOAD_SHA, "checksum_source": SOURCE_PARAMS,
-                    "checksum_from": "params.yaml", "origin": url}
+                    "checksum_from": "params.yaml", "origin": url, "upstream_sha256": PAYLOAD_SHA,
+                    "matches_upstream": "yes"}
     assert Path(f"{dest}.sha256").read_text().startswith(f"{PAYLOAD_SHA}  data.bin\n")
 
 
@@ -269,21 +302,244 @@ def test_always_truncated_fails_clearly(tmp_path, server):
     assert not dest.exists() and len(script.requests) == 3
 
 
-def test_resume_from_existing_part(tmp_path, server):
+def test_part_without_a_record_is_not_resumed(tmp_path, server):
+    """A .part nobody recorded the origin of (URL, ETag, size) may belong to another file or
+    an older release: it is discarded, not continued."""
     url, script = server
     dest = tmp_path / "data.bin"
     Path(f"{dest}.part").write_bytes(PAYLOAD[:1000])
     fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
-    assert dest.read_bytes() == PAYLOAD and script.requests == ["bytes=1000-"]
+    assert dest.read_bytes() == PAYLOAD and script.requests == [None]
 
 
 def test_part_restarts_when_server_ignores_range(tmp_path, server):
     url, script = server
-    script.ranges = False
     dest = tmp_path / "data.bin"
-    Path(f"{dest}.part").write_bytes(b"garbage that is not a prefix")
+    script.truncate_first = 1
+    with pytest.raises(DownloadError, match="truncated transfer"):
+        fetch(url, dest, sha256=PAYLOAD_SHA, retries=0, **FAST)
+    script.ranges = False
     fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
-    assert dest.read_bytes() == PAYLOAD and script.requests == ["bytes=28-"]
+    assert dest.read_bytes() == PAYLOAD
+    assert script.requests == [None, f"bytes={len(PAYLOAD) // 2}-"]
+
+
+# ---------------------------------------------------------------- unverifiable bytes (issue 10.1)
+
+
+def zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("vectors.50d.txt", "".join(f"w{i} " + " ".join(["0.1"] * 50) + "\n"
+                                               for i in range(2000)))
+    return buf.getvalue()
+
+
+def tar_gz_bytes() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = bytes(range(256)) * 300
+        info = tarfile.TarInfo("pack/data.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+FORMATS = {"zip": ("vectors.zip", zip_bytes), "tar.gz": ("pack.tar.gz", tar_gz_bytes),
+           "gz": ("table.csv.gz", lambda: gzip.compress(PAYLOAD, mtime=0))}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_unpinned_truncated_without_length_is_refused(tmp_path, server, fmt):
+    """No pin, no Content-Length, connection closed mid-body: the cut looks like a complete
+    transfer, so only the file's own format can tell. It is checked and the bytes refused."""
+    url, script = server
+    name, make = FORMATS[fmt]
+    script.payload, script.length, script.truncate_first = make(), False, 1
+    dest = tmp_path / name
+    with pytest.raises(DownloadError) as err:
+        fetch(url, dest, sha256=None, retries=0, **FAST)
+    msg = str(err.value)
+    assert f"not a complete {fmt}" in msg and url in msg
+    cut = hashlib.sha256(script.payload[: len(script.payload) // 2]).hexdigest()
+    assert f"the bytes (sha256 {cut})" in msg
+    assert not dest.exists() and not Path(f"{dest}.sha256").exists()
+    assert Path(f"{dest}.bad").stat().st_size == len(script.payload) // 2
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_unpinned_complete_without_length_is_format_checked_and_accepted(tmp_path, server, fmt):
+    url, script = server
+    name, make = FORMATS[fmt]
+    script.payload, script.length = make(), False
+    dest = tmp_path / name
+    result = fetch(url, dest, sha256=None, **FAST)
+    assert dest.read_bytes() == script.payload
+    side = read_sidecar(dest)
+    assert result.checksum_source == SOURCE_UNPINNED and side["sha256"] == result.sha256
+    assert side["matches_upstream"] == "unknown" and side["verified_by"].startswith(fmt)
+
+
+def test_unpinned_unknown_format_without_length_is_refused(tmp_path, server):
+    url, script = server
+    script.length = False
+    dest = tmp_path / "data.bin"
+    with pytest.raises(DownloadError, match="cannot be verified") as err:
+        fetch(url, dest, sha256=None, **FAST)
+    assert "downloads" in str(err.value) and not dest.exists()
+
+
+def test_unpinned_truncated_local_archive_is_refused(tmp_path):
+    src = tmp_path / "src" / "vectors.zip"
+    src.parent.mkdir()
+    src.write_bytes(zip_bytes()[:-100])  # the central directory is cut off
+    with pytest.raises(DownloadError, match="not a complete zip"):
+        fetch(str(src), tmp_path / "vectors.zip", sha256=None)
+    assert not (tmp_path / "vectors.zip").exists()
+
+
+# ---------------------------------------------------------------- resuming a .part (issue 10.1)
+
+
+def test_resume_sends_if_range(tmp_path, server):
+    url, script = server
+    dest = tmp_path / "data.bin"
+    script.truncate_first = 1
+    fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
+    assert dest.read_bytes() == PAYLOAD
+    assert script.requests == [None, f"bytes={len(PAYLOAD) // 2}-"]
+    assert script.if_ranges == [None, '"v1"']
+    assert not Path(f"{dest}.part").exists() and not Path(f"{dest}.part.json").exists()
+
+
+def _interrupted(url: str, script: Script, dest: Path, **kw) -> None:
+    """Leave dest.part holding the first half of the current payload (a cut transfer)."""
+    script.truncate_first = 1
+    with pytest.raises(DownloadError, match="truncated"):
+        fetch(url, dest, retries=0, **FAST, **kw)
+    assert Path(f"{dest}.part").stat().st_size == len(script.payload) // 2
+
+
+def test_resume_after_upstream_changed_restarts(tmp_path, server):
+    """The file changed upstream between the cut and the resume: If-Range gets the whole new
+    file (200), never the tail of the new file glued to the head of the old one."""
+    url, script = server
+    name, make = FORMATS["zip"]
+    old = make()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("vectors.50d.txt", "a new release\n" * 5000)
+    new = buf.getvalue()
+    dest = tmp_path / name
+    script.payload = old
+    _interrupted(url, script, dest, sha256=None)
+    script.change_upstream(new, '"v2"')
+    fetch(url, dest, sha256=None, **FAST)
+    assert dest.read_bytes() == new
+    assert script.requests[-1] == f"bytes={len(old) // 2}-" and script.if_ranges[-1] == '"v1"'
+
+
+def test_resume_restarts_when_server_ignores_if_range(tmp_path, server):
+    """A server that ignores If-Range answers 206 with the new ETag: detected, restarted."""
+    url, script = server
+    dest = tmp_path / "data.bin"
+    _interrupted(url, script, dest, sha256=None)
+    changed = bytes(reversed(PAYLOAD))
+    script.change_upstream(changed, '"v2"')
+    script.if_range = False
+    fetch(url, dest, sha256=hashlib.sha256(changed).hexdigest(), **FAST)
+    assert dest.read_bytes() == changed
+    assert script.requests[-2:] == [f"bytes={len(PAYLOAD) // 2}-", None]
+
+
+def test_resume_restarts_when_total_size_changed(tmp_path, server):
+    url, script = server
+    script.etag = None  # no validator at all: only the size can tell
+    dest = tmp_path / "data.bin"
+    _interrupted(url, script, dest, sha256=PAYLOAD_SHA)
+    bigger = PAYLOAD + b"appended"
+    script.change_upstream(bigger, None)
+    fetch(url, dest, sha256=hashlib.sha256(bigger).hexdigest(), **FAST)
+    assert dest.read_bytes() == bigger and script.requests[-1] is None
+
+
+def test_pinned_resume_that_fails_the_checksum_restarts_once(tmp_path, server):
+    """No validator and the same size: the glued bytes fail the pin, so the .part is
+    discarded and the file fetched once from the start (not reported as a mismatch)."""
+    url, script = server
+    script.etag = None
+    dest = tmp_path / "data.bin"
+    _interrupted(url, script, dest, sha256=PAYLOAD_SHA)
+    changed = bytes(b ^ 0x55 for b in PAYLOAD)
+    script.change_upstream(changed, None)
+    fetch(url, dest, sha256=hashlib.sha256(changed).hexdigest(), **FAST)
+    assert dest.read_bytes() == changed
+    assert script.requests[-2:] == [f"bytes={len(PAYLOAD) // 2}-", None]
+
+
+def test_complete_part_is_installed_on_416(tmp_path, server):
+    """Killed after the last byte but before the rename: the server answers 416 for a range
+    past the end; the complete .part is verified and installed without a new transfer."""
+    url, script = server
+    dest = tmp_path / "data.bin"
+    _interrupted(url, script, dest, sha256=PAYLOAD_SHA)
+    part = Path(f"{dest}.part")
+    part.write_bytes(PAYLOAD)
+    fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
+    assert dest.read_bytes() == PAYLOAD and script.requests[-1] == f"bytes={len(PAYLOAD)}-"
+
+
+# ---------------------------------------------------------------- failure paths (issue 14.8)
+
+
+def test_checksum_mismatch_is_not_retried(tmp_path, server):
+    url, script = server
+    script.corrupt = True
+    with pytest.raises(ChecksumError, match="not retried"):
+        fetch(url, tmp_path / "data.bin", sha256=PAYLOAD_SHA, **FAST)
+    assert len(script.requests) == 1
+
+
+def test_404_message_says_not_retried(tmp_path, server):
+    url, script = server
+    script.fail_first, script.fail_status = 99, 404
+    with pytest.raises(DownloadError, match="not retried"):
+        fetch(url, tmp_path / "data.bin", sha256=PAYLOAD_SHA, **FAST)
+    assert len(script.requests) == 1
+
+
+def test_forced_refetch_keeps_the_good_file_until_the_new_one_verified(tmp_path, server):
+    url, script = server
+    dest = tmp_path / "data.bin"
+    fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
+    sidecar = Path(f"{dest}.sha256").read_text()
+    script.corrupt = True
+    with pytest.raises(ChecksumError):
+        fetch(url, dest, sha256=PAYLOAD_SHA, force=True, **FAST)
+    assert dest.read_bytes() == PAYLOAD and Path(f"{dest}.sha256").read_text() == sidecar
+    script.corrupt = False
+    result = fetch(url, dest, sha256=PAYLOAD_SHA, force=True, **FAST)
+    assert not result.up_to_date and dest.read_bytes() == PAYLOAD and len(script.requests) == 3
+
+
+def test_engine_deleted_output_comes_back_from_the_verified_copy(tmp_path, server):
+    """Snakemake (--forcerun) and DVC (repro -f) delete a job's outputs before running it: the
+    download stage restores the verified bytes it kept (a hard link), checked against the pin,
+    so a forced rerun with the network down (here: 404) loses nothing."""
+    url, script = server
+    dest = tmp_path / "data.bin"
+    fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
+    dest.unlink()
+    Path(f"{dest}.sha256").unlink()
+    script.fail_first, script.fail_status = 99, 404
+    result = fetch(url, dest, sha256=PAYLOAD_SHA, **FAST)
+    assert dest.read_bytes() == PAYLOAD and read_sidecar(dest)["sha256"] == PAYLOAD_SHA
+    assert len(script.requests) == 1 and "restored" in result.summary()
+    # a kept copy that no longer matches the pin is not restored
+    dest.unlink()
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(url, dest, sha256=WRONG_SHA, **FAST)
+    assert not dest.exists()
 
 
 # ---------------------------------------------------------------- mirrors
@@ -298,19 +554,81 @@ def make_mirror(root: Path, *, listed: bool, payload: bytes = PAYLOAD) -> Path:
     return root
 
 
-def test_mirror_checksum_wins(tmp_path, server, caplog):
+def test_mirror_only_match_is_accepted_with_a_warning_and_recorded(tmp_path, server, caplog):
+    """Issue 10.4: bytes matching only the mirror's SHA256SUMS (a repack) are accepted, loudly,
+    and the sidecar records that this copy differs from the upstream file params.yaml pins."""
     url, script = server
     repack = b"a repack of the upstream file"
+    repack_sha = hashlib.sha256(repack).hexdigest()
     mirror = make_mirror(tmp_path / "mirror", listed=True, payload=repack)
     dest = tmp_path / "data.bin"
     with caplog.at_level(logging.INFO, logger="textclf.download"):
         result = fetch(url, dest, sha256=PAYLOAD_SHA, mirror=mirror, group="grp", **FAST)
-    assert result.checksum_source == SOURCE_MIRROR
-    assert result.sha256 == hashlib.sha256(repack).hexdigest()
+    assert result.checksum_source == SOURCE_MIRROR and result.sha256 == repack_sha
     assert result.origin == str(mirror / "grp" / "data.bin")
     assert script.requests == []  # the network was never touched
-    assert str(mirror / "SHA256SUMS") in caplog.text and "repack" in caplog.text
-    assert read_sidecar(dest)["checksum_source"] == SOURCE_MIRROR
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert repack_sha in warnings[0] and PAYLOAD_SHA in warnings[0]
+    assert str(mirror / "SHA256SUMS") in warnings[0] and "differs from upstream" in warnings[0]
+    side = read_sidecar(dest)
+    assert side["checksum_source"] == SOURCE_MIRROR
+    assert side["matches_upstream"] == "no" and side["upstream_sha256"] == PAYLOAD_SHA
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="textclf.download"):
+        assert fetch(url, dest, sha256=PAYLOAD_SHA, mirror=mirror, group="grp").up_to_date
+    assert "differs from upstream" in caplog.text  # said again on every run, not only once
+
+
+def test_params_pin_wins_over_a_wrong_mirror_checksum(tmp_path, server, caplog):
+    """Issue 10.4: bytes that match the params.yaml pin are accepted even when the mirror's
+    SHA256SUMS lists another hash (the mirror's entry is wrong and is named as such)."""
+    url, _ = server
+    mirror = make_mirror(tmp_path / "mirror", listed=False)
+    (mirror / "SHA256SUMS").write_text(f"{WRONG_SHA}  grp/data.bin\n")
+    dest = tmp_path / "data.bin"
+    with caplog.at_level(logging.WARNING, logger="textclf.download"):
+        result = fetch(url, dest, sha256=PAYLOAD_SHA, mirror=mirror, group="grp")
+    assert result.checksum_source == SOURCE_PARAMS and dest.read_bytes() == PAYLOAD
+    assert WRONG_SHA in caplog.text and str(mirror / "SHA256SUMS") in caplog.text
+    side = read_sidecar(dest)
+    assert side["checksum_source"] == SOURCE_PARAMS and side["matches_upstream"] == "yes"
+
+
+def test_bytes_matching_neither_are_refused(tmp_path, server):
+    url, _ = server
+    mirror = make_mirror(tmp_path / "mirror", listed=False, payload=b"neither")
+    (mirror / "SHA256SUMS").write_text(f"{WRONG_SHA}  grp/data.bin\n")
+    dest = tmp_path / "data.bin"
+    with pytest.raises(ChecksumError) as err:
+        fetch(url, dest, sha256=PAYLOAD_SHA, mirror=mirror, group="grp")
+    msg = str(err.value)
+    assert PAYLOAD_SHA in msg and WRONG_SHA in msg and hashlib.sha256(b"neither").hexdigest() in msg
+    assert not dest.exists() and Path(f"{dest}.bad").read_bytes() == b"neither"
+
+
+def test_mirror_fix_makes_a_bad_raw_file_untrusted(tmp_path, server):
+    """Issue 10.3: a truncated file once verified against a wrong mirror checksum is no longer
+    trusted when the mirror is fixed: the next fetch re-verifies, moves it aside and copies
+    the fixed file; verify_raw (what the prepare stage calls) names the command to run."""
+    url, _ = server
+    mirror = make_mirror(tmp_path / "mirror", listed=True, payload=PAYLOAD[:500])
+    dest = tmp_path / "raw" / "grp" / "data.bin"
+    fetch(url, dest, sha256=None, mirror=mirror, group="grp")
+    assert dest.read_bytes() == PAYLOAD[:500]
+    (mirror / "grp" / "data.bin").write_bytes(PAYLOAD)
+    (mirror / "SHA256SUMS").write_text(f"{PAYLOAD_SHA}  grp/data.bin\n")
+    with pytest.raises(ChecksumError) as err:
+        verify_raw(dest, "grp/data.bin", url=url, sha256=None, mirror=mirror,
+                   params_path="p.yaml", raw_dir=tmp_path / "raw")
+    msg = str(err.value)
+    assert str(dest) in msg and PAYLOAD_SHA in msg and str(mirror / "SHA256SUMS") in msg
+    assert redownload_command("grp/data.bin", "p.yaml", tmp_path / "raw") in msg
+    result = fetch(url, dest, sha256=None, mirror=mirror, group="grp")
+    assert not result.up_to_date and dest.read_bytes() == PAYLOAD
+    assert Path(f"{dest}.bad").read_bytes() == PAYLOAD[:500]
+    assert verify_raw(dest, "grp/data.bin", url=url, sha256=None,
+                      mirror=mirror).sha256 == PAYLOAD_SHA
 
 
 def test_mirror_without_sums_uses_params_checksum(tmp_path, server, monkeypatch):
@@ -346,8 +664,20 @@ def test_shared_mirror_ag_news_test(tmp_path):
     group, name, spec = lookup_download(load_params(REPO_ROOT / "params.yaml"), "ag_news/test.csv")
     result = fetch(spec["url"], tmp_path / name, sha256=spec["sha256"], mirror=SHARED_MIRROR,
                    group=group)
-    assert result.sha256 == spec["sha256"] and result.checksum_source == SOURCE_MIRROR
+    assert result.sha256 == spec["sha256"] and result.checksum_source == SOURCE_PARAMS
+    assert read_sidecar(tmp_path / name)["matches_upstream"] == "yes"
     assert result.origin == str(SHARED_MIRROR / "ag_news" / "test.csv")
+
+
+@pytest.mark.skipif(not SHARED_MIRROR.is_dir(), reason="shared data mirror not present")
+def test_shared_mirror_repack_is_marked(tmp_path):
+    group, name, spec = lookup_download(load_params(REPO_ROOT / "params.yaml"),
+                                        "imdb/aclImdb_v1.tar.gz")
+    result = fetch(spec["url"], tmp_path / name, sha256=spec["sha256"], mirror=SHARED_MIRROR,
+                   group=group, progress=False)
+    assert result.checksum_source == SOURCE_MIRROR
+    side = read_sidecar(tmp_path / name)
+    assert side["matches_upstream"] == "no" and side["upstream_sha256"] == spec["sha256"]
 
 
 # ---------------------------------------------------------------- CLI

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import io
 import json
 import logging
+import re
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -18,7 +20,8 @@ import pytest
 import yaml
 
 from textclf.config import load_params
-from textclf.errors import DataError
+from textclf.download import fetch
+from textclf.errors import ChecksumError, DataError
 from textclf.prepare import prepare_dataset, split_frame
 from textclf.sources import Malformed, agnews
 from textclf.sources.agnews import clean_text, read_ag_news
@@ -201,6 +204,42 @@ def test_real_ag_news_test_csv():
     assert "\\" not in texts[1] and "#36;" not in texts[1]
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"], ids=["NUL", "ESC", "DEL"])
+def test_ag_news_control_character_fails_with_file_and_line(tmp_path: Path, char: str):
+    """Issue 10.2: a NUL (or another control character) inside a field is a malformed record."""
+    bad = f'"2","t{char}x","d"\n'
+    files = write_ag(tmp_path, ag_rows(1) + MULTI_LINE + bad + ag_rows(1), ag_rows(1))
+    code = re.escape(f"U+{ord(char):04X}")
+    with pytest.raises(DataError, match=rf"train\.csv:7: malformed record \(control_character\): "
+                                        rf"title holds control character {code}"):
+        read_ag_news(files, AG_CLASSES, "fail")
+    frame, problems = read_ag_news(files, AG_CLASSES, "drop")
+    assert problems == Counter(control_character=1)
+    assert len(frame) == (4 + 1 + 4) + 4 and not frame["text"].str.contains(char, regex=False).any()
+
+
+def test_ag_news_nul_in_description_is_dropped_and_counted_in_stats(tmp_path: Path):
+    raw = tmp_path / "raw"
+    write_ag(raw, ag_rows(4) + '"1","title","de\x00sc"\n', ag_rows(2))
+    stats = prepare_dataset(params_with(ag=ag_dataset()), "ag", raw, tmp_path / "out")
+    assert stats["malformed"] == {"control_character": 1}
+    texts = pd.concat(read_split(tmp_path / "out", s)["text"] for s in ("train", "val", "test"))
+    assert not texts.str.contains("\x00", regex=False).any()
+
+
+def test_empty_ag_news_file_names_the_file_and_the_command(tmp_path: Path):
+    """Issue 10.8: not "cannot carve the validation split ... of 0 rows"."""
+    raw = tmp_path / "raw"
+    write_ag(raw, "", ag_rows(2))
+    with pytest.raises(DataError) as err:
+        prepare_dataset(params_with(ag=ag_dataset()), "ag", raw, tmp_path / "out")
+    msg = str(err.value)
+    assert f"{raw / 'ag_news' / 'train.csv'}: empty file (0 bytes, no CSV records)" in msg
+    assert (f"python workflow/scripts/download.py --params params.yaml --file ag_news/train.csv "
+            f"--out {raw / 'ag_news' / 'train.csv'}") in msg
+    assert "carve" not in msg
+
+
 # --- aclImdb reader -----------------------------------------------------------------------
 
 
@@ -240,6 +279,82 @@ def test_aclimdb_reader_rejects_a_truncated_archive(imdb_raw: Path, tmp_path: Pa
     cut.write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match="not a readable"):
         read_aclimdb({"archive": cut}, ["neg", "pos"], "drop")
+
+
+def test_imdb_archive_without_test_reviews_names_the_archive(tmp_path: Path):
+    """Issue 10.8: not "split 'test' is empty"."""
+    members = {k: v for k, v in imdb_members(3).items() if "/test/" not in k}
+    raw = tmp_path / "raw"
+    archive = make_tar(raw / "imdb" / "aclImdb_v1.tar.gz", members)
+    with pytest.raises(DataError) as err:
+        prepare_dataset(params_with(d=imdb_dataset()), "d", raw, tmp_path / "out")
+    msg = str(err.value)
+    assert f"{archive}: no reviews under aclImdb/test/neg/, aclImdb/test/pos/" in msg
+    assert "train/neg 3, train/pos 3" in msg
+    assert "--file imdb/aclImdb_v1.tar.gz" in msg and "is empty" not in msg
+
+
+def test_truncated_archive_error_says_how_to_redownload(imdb_raw: Path, tmp_path: Path):
+    archive = imdb_raw / "imdb" / "aclImdb_v1.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:-200])
+    with pytest.raises(DataError) as err:
+        prepare_dataset(params_with(d=imdb_dataset()), "d", imdb_raw, tmp_path / "out",
+                        params_path="my/params.yaml")
+    msg = str(err.value)
+    assert f"{archive}: not a readable .tar.gz" in msg
+    assert (f"re-download it: python workflow/scripts/download.py --params my/params.yaml "
+            f"--file imdb/aclImdb_v1.tar.gz --out {archive}") in msg
+
+
+def test_raw_file_no_longer_matching_its_checksum_is_refused(tmp_path: Path, monkeypatch):
+    """Issue 10.3: a raw file verified against a wrong mirror SHA256SUMS stays untrusted once the
+    mirror is fixed: prepare re-checks it and names the command that re-downloads it."""
+    params = params_with(ag=ag_dataset())
+    mirror = tmp_path / "mirror"
+    write_ag(mirror, ag_rows(4), ag_rows(2))
+    good = (mirror / "ag_news" / "train.csv").read_bytes()
+    (mirror / "ag_news" / "train.csv").write_bytes(good[:40])  # truncated, and listed as such:
+    (mirror / "SHA256SUMS").write_text("".join(
+        f"{hashlib.sha256((mirror / 'ag_news' / n).read_bytes()).hexdigest()}  ag_news/{n}\n"
+        for n in ("train.csv", "test.csv")))
+    monkeypatch.setenv("TEXTCLF_MIRROR", str(mirror))
+    raw = tmp_path / "raw"
+    for name in ("train.csv", "test.csv"):
+        spec = params["downloads"]["ag_news"][name]
+        fetch(spec["url"], raw / "ag_news" / name, sha256=spec["sha256"], group="ag_news",
+              progress=False)
+    (mirror / "ag_news" / "train.csv").write_bytes(good)  # the mirror is fixed
+    (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(good).hexdigest()}  ag_news/train.csv\n")
+    with pytest.raises(ChecksumError) as err:
+        prepare_dataset(params, "ag", raw, tmp_path / "out")
+    msg = str(err.value)
+    assert f"{raw / 'ag_news' / 'train.csv'} is no longer trusted" in msg
+    assert hashlib.sha256(good).hexdigest() in msg
+    assert (f"re-download it: python workflow/scripts/download.py --params params.yaml --file "
+            f"ag_news/train.csv --out {raw / 'ag_news' / 'train.csv'}") in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_file_that_passed_a_wrong_checksum_says_to_fix_the_checksum(tmp_path, monkeypatch):
+    """Issue 10.3: a truncated archive verified against a wrong mirror SHA256SUMS: the
+    re-download command alone would find it 'up to date', so the message says so."""
+    params = params_with(d=imdb_dataset())
+    mirror = tmp_path / "mirror"
+    whole = make_tar(mirror / "imdb" / "aclImdb_v1.tar.gz", imdb_members(3)).read_bytes()
+    (mirror / "imdb" / "aclImdb_v1.tar.gz").write_bytes(whole[:-300])
+    cut_sha = hashlib.sha256(whole[:-300]).hexdigest()
+    (mirror / "SHA256SUMS").write_text(f"{cut_sha}  imdb/aclImdb_v1.tar.gz\n")
+    monkeypatch.setenv("TEXTCLF_MIRROR", str(mirror))
+    raw = tmp_path / "raw"
+    spec = params["downloads"]["imdb"]["aclImdb_v1.tar.gz"]
+    fetch(spec["url"], raw / "imdb" / "aclImdb_v1.tar.gz", sha256=spec["sha256"], group="imdb",
+          progress=False)
+    with pytest.raises(DataError) as err:
+        prepare_dataset(params, "d", raw, tmp_path / "out")
+    msg = str(err.value)
+    assert "not a readable .tar.gz" in msg and "--file imdb/aclImdb_v1.tar.gz" in msg
+    assert f"sha256 {cut_sha}, passed the checksum in {mirror / 'SHA256SUMS'}" in msg
+    assert "correct it first" in msg
 
 
 # --- splits and outputs --------------------------------------------------------------------
@@ -296,7 +411,7 @@ def test_resplit_pools_and_carves_stratified_test_then_val(imdb_raw: Path, tmp_p
 def test_empty_split_and_missing_class_are_errors(tmp_path: Path):
     params = params_with(ag=ag_dataset())
     write_ag(tmp_path / "r1", ag_rows(4), '"9","a","b"\n')  # test.csv: only a dropped row
-    with pytest.raises(DataError, match="split 'test' is empty"):
+    with pytest.raises(DataError, match=r"r1/ag_news/test\.csv: none of its 1 record\(s\) is usable"):
         prepare_dataset(params, "ag", tmp_path / "r1", tmp_path / "o1")
     write_ag(tmp_path / "r2", ag_rows(4), '"1","a","b"\n"2","c","d"\n')
     with pytest.raises(DataError, match=r"split 'test' has no rows of class\(es\) \['Business', 'Sci/Tech'\]"):

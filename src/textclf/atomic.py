@@ -3,6 +3,13 @@
 Every stage writes through these helpers. Data goes to a temporary file in the target's own
 directory (same filesystem), is flushed and fsynced, and is then renamed over the target with
 ``os.replace``, which is atomic on POSIX.
+
+A writer killed outright (SIGKILL, power loss) cannot remove its temporary. Temporaries are
+therefore named ``.<target>.<host>.<pid>.<random>.tmp[suffix]`` (``.<target>.<host>.<pid>.old``
+for the directory being swapped out), and every write first removes the leftovers of *dead*
+writers of the same target: this host's temporaries whose process no longer exists, any
+older than a day (another host's, or a reused pid), and old-style ``.<target>.<random>.tmp``
+/ ``.<target>.old`` names older than an hour. A live writer's temporary is never touched.
 """
 
 from __future__ import annotations
@@ -10,11 +17,69 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname().split(".")[0]) or "host"
+_OWNED = re.compile(r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.(?:[a-z0-9_]+\.tmp.*|old)")
+_OLD_STYLE = re.compile(r"(?:[a-z0-9_]{8}\.tmp.*|old)")
+OWNED_MAX_AGE = 24 * 3600  # seconds: a temporary this old belongs to no running writer
+OLD_STYLE_MAX_AGE = 3600
+
+
+def _tag() -> str:
+    return f"{_HOST}.{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that killed writers of ``target`` left beside it (module doc);
+    returns what was removed."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        rest = entry.name[len(prefix):]
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        owned = _OWNED.fullmatch(rest)
+        if owned:
+            pid = int(owned.group("pid"))
+            mine = owned.group("host") == _HOST
+            stale = age > OWNED_MAX_AGE or (mine and pid != os.getpid() and not _alive(pid))
+        else:
+            stale = bool(_OLD_STYLE.fullmatch(rest)) and age > OLD_STYLE_MAX_AGE
+        if not stale:
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -26,7 +91,9 @@ def atomic_path(target: str | os.PathLike, *, suffix: str = "") -> Iterator[Path
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{_tag()}.", suffix=f".tmp{suffix}",
+                                    dir=target.parent)
     os.fchmod(fd, _default_mode(0o666))  # mkstemp makes 0600; outputs should look like normal files
     os.close(fd)
     tmp = Path(tmp_name)
@@ -44,12 +111,13 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target`` whole."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_tag()}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(_default_mode(0o777))
     try:
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
+            old = target.with_name(f".{target.name}.{_tag()}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)

@@ -226,7 +226,12 @@ class Plan:
         spec = self.params["datasets"][dataset]
         raws = {role: self._add_download(ref) for role, ref in spec["files"].items()}
         out = prepared_dir(dataset)
-        self._put("prepare", {"dataset": dataset}, {"dataset": dataset, "spec": spec, "raw": raws, "out": out},
+        downloads: dict[str, dict[str, Any]] = {}
+        for ref in spec["files"].values():  # the pins the raw files are re-verified against
+            group, _, name = ref.partition("/")
+            downloads.setdefault(group, {})[name] = self.params["downloads"][group][name]
+        self._put("prepare", {"dataset": dataset},
+                  {"dataset": dataset, "spec": spec, "raw": raws, "downloads": downloads, "out": out},
                   list(raws.values()), [f"{out}/{s}.parquet" for s in SPLITS] + [f"{out}/stats.json"])
         return out
 

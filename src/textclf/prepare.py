@@ -14,6 +14,7 @@ Split policies:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +27,11 @@ from sklearn.model_selection import train_test_split
 
 from textclf.atomic import write_json, write_parquet
 from textclf.config import ParamsError
+from textclf.download import redownload_command, redownload_hint, verify_raw
 from textclf.errors import DataError
-from textclf.sources import READER_ROLES, get_reader
+from textclf.sources import READER_ROLES, RawFileError, get_reader
+
+log = logging.getLogger("textclf.prepare")
 
 SPLITS = ("train", "val", "test")
 SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("label", pa.int64())])
@@ -56,6 +60,24 @@ def raw_files(ds: Mapping[str, Any], raw_dir: Path) -> dict[str, Path]:
                 f"stage (workflow/scripts/download.py --file {ref} --out {files[role]}), or set "
                 f"TEXTCLF_MIRROR to a folder holding {ref}")
     return files
+
+
+def check_raw_files(downloads: Mapping[str, Any], ds: Mapping[str, Any], files: Mapping[str, Path]) -> None:
+    """Re-verify each downloaded raw file before reading it (textclf.download.verify_raw): a
+    file whose bytes or checksum changed since the download stage verified it is refused with
+    the command that re-downloads it. A file without a .sha256 sidecar was not fetched by the
+    download stage: it is read, with a warning."""
+    for role, path in files.items():
+        ref = ds["files"][role]
+        group, _, name = ref.partition("/")
+        spec = downloads.get(group, {}).get(name)
+        if spec is None:
+            continue
+        verified = verify_raw(path, ref, url=spec["url"], sha256=spec["sha256"])
+        if verified is None:
+            log.warning("%s has no .sha256 sidecar: it was not fetched by the download stage, so "
+                        "its bytes are unverified (to fetch and verify it: %s)", path,
+                        redownload_command(ref))
 
 
 def _stratified(frame: pd.DataFrame, fraction: float, seed: int, what: str,
@@ -122,14 +144,29 @@ def split_stats(splits: Mapping[str, pd.DataFrame], classes: Sequence[str], malf
 
 def prepare_dataset(params: Mapping[str, Any], dataset: str, raw_dir: str | Path,
                     out_dir: str | Path) -> dict[str, Any]:
-    """Read, split, check and write one dataset; returns the stats.json document."""
+    """Read, split, check and write one dataset; returns the stats.json document. `params`
+    needs `datasets` (this one) and the `downloads` of its files (their checksums now)."""
     ds = dataset_params(params, dataset)
     reader = get_reader(ds["reader"])
-    frame, malformed = reader(raw_files(ds, Path(raw_dir)), ds["classes"], ds.get("on_malformed", "drop"))
+    raw_dir = Path(raw_dir)
+    files = raw_files(ds, raw_dir)
+    check_raw_files(params.get("downloads", {}), ds, files)
+    try:
+        frame, malformed = reader(files, ds["classes"], ds.get("on_malformed", "drop"))
+    except RawFileError as exc:
+        ref = next((ds["files"][r] for r, p in files.items() if Path(p) == exc.path), None)
+        if ref is None:
+            raise
+        raise DataError(f"{exc.problem}; "
+                        f"{redownload_hint(exc.path, ref)}") from exc
+    where = ", ".join(str(p) for p in files.values())
     if frame.empty:
-        raise DataError(f"dataset {dataset!r}: the raw files hold no well-formed rows")
-    splits = split_frame(frame, ds["split"])
-    check_splits(splits, ds["classes"])
+        raise DataError(f"dataset {dataset!r}: the raw files hold no well-formed rows ({where})")
+    try:
+        splits = split_frame(frame, ds["split"])
+        check_splits(splits, ds["classes"])
+    except DataError as exc:
+        raise DataError(f"dataset {dataset!r} (raw files {where}): {exc}") from exc
     out_dir = Path(out_dir)
     for name in SPLITS:
         write_parquet(out_dir / f"{name}.parquet",

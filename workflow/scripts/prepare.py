@@ -15,10 +15,11 @@ from textclf.stage import read_job, run_stage, stage_parser
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
-    job = read_job(args.job, "dataset", "spec", "raw", "out")
+    job = read_job(args.job, "dataset", "spec", "raw", "downloads", "out")
     started = time.perf_counter()
     raw_dir = Path(next(iter(job["raw"].values()))).parents[1]  # data/raw/<group>/<file> -> data/raw
-    stats = prepare_dataset({"datasets": {job["dataset"]: job["spec"]}}, job["dataset"], raw_dir, job["out"])
+    params = {"datasets": {job["dataset"]: job["spec"]}, "downloads": job["downloads"]}
+    stats = prepare_dataset(params, job["dataset"], raw_dir, job["out"])
     rows = " / ".join(f"{n:,} {name}" for name, n in stats["rows"].items())
     dropped = sum(stats["malformed"].values())
     print(f"prepared {job['dataset']}: {rows} rows, {dropped:,} malformed dropped, "

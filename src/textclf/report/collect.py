@@ -1,18 +1,23 @@
 """Read every variant's results (metrics, history, predictions) into tables for the report.
 
 A variant without results is kept as a row with status "missing" (or "failed" when its
-metrics file is unreadable): the report lists it instead of silently dropping it.
+metrics file is unreadable): the report lists it instead of silently dropping it. An
+unreadable results file (truncated or invalid metrics.json, history.csv, predictions.parquet)
+gives one warning line naming the file and how to regenerate it; the report still builds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+log = logging.getLogger("textclf.report")
 
 VARIANT_COLUMNS = ("cell", "layers", "bidirectional", "hidden", "pooling")
 
@@ -24,7 +29,9 @@ def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
     if model["type"] == "rnn":
         emb = model.get("embedding", {})
         row.update({k: model.get(k) for k in VARIANT_COLUMNS})
-        row["embedding"] = f"{emb.get('source', 'random')}{emb.get('dim', '')}" + (" frozen" if emb.get("freeze") else "")
+        source = emb.get("source", "random")  # a named source (glove50) already says its size
+        label = f"random{emb.get('dim', '')}" if source == "random" else source
+        row["embedding"] = label + (" frozen" if emb.get("freeze") else "")
         row["max_len"] = training["max_len"]
         row["optimizer"] = f"{training['optimizer']['name']} {training['optimizer'].get('lr', '')}"
     return row
@@ -58,12 +65,12 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
         }
         path = Path(run["results"]) / "metrics.json"
         if path.exists():
-            try:
-                metrics = json.loads(path.read_text(encoding="utf-8"))
+            metrics, problem = read_metrics(path)
+            if metrics is not None:
                 row.update(_headline(metrics))
                 row["status"] = "never learned" if metrics.get("never_learned") else "ok"
-            except (OSError, ValueError) as exc:
-                row["status"] = f"failed ({exc.__class__.__name__})"
+            else:
+                row["status"] = f"failed: {problem}"
         rows.append(row)
     frame = pd.DataFrame(rows)
     for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
@@ -72,6 +79,30 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
             frame[col] = math.nan
     frame["delta"] = frame["accuracy"] - frame["reference"]
     return frame
+
+
+def regenerate_hint(path: Path) -> str:
+    """How to rebuild one results file: remove it, and either engine reruns the train job."""
+    return f"regenerate it: rm {path} and rerun (snakemake --cores 1 {path}, or dvc repro)"
+
+
+def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(metrics, None), or (None, one line naming the file, the problem and the fix); the
+    line is also logged as a warning."""
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problem = (f"{path} is truncated or not valid JSON ({exc.msg}: line {exc.lineno} "
+                   f"column {exc.colno})")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = f"{path} cannot be read ({type(exc).__name__}: {exc})"
+    else:
+        if isinstance(metrics, dict):
+            return metrics, None
+        problem = f"{path} holds a JSON {type(metrics).__name__}, not the metrics object"
+    line = f"{problem}; {regenerate_hint(path)}"
+    log.warning("%s", line)
+    return None, line
 
 
 def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,10 +125,21 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_history(results: str | Path) -> pd.DataFrame | None:
-    path = Path(results) / "history.csv"
-    return pd.read_csv(path) if path.exists() else None
+    return _read_or_warn(Path(results) / "history.csv", pd.read_csv)
 
 
 def load_predictions(results: str | Path) -> pd.DataFrame | None:
-    path = Path(results) / "predictions.parquet"
-    return pd.read_parquet(path, columns=["id", "label", "pred"]) if path.exists() else None
+    return _read_or_warn(Path(results) / "predictions.parquet", lambda p: pd.read_parquet(p, columns=["id", "label", "pred"]))
+
+
+def _read_or_warn(path: Path, read) -> pd.DataFrame | None:
+    """read(path), or None (with one warning line naming the file and the fix) when the file
+    is missing or unreadable, so one damaged file never stops the whole report."""
+    if not path.exists():
+        return None
+    try:
+        return read(path)
+    except (OSError, ValueError, KeyError) as exc:  # pandas/pyarrow parse errors are ValueErrors
+        log.warning("%s cannot be read (%s: %s); %s", path, type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "", regenerate_hint(path))
+        return None

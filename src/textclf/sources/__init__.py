@@ -11,6 +11,10 @@ Every reader has the signature ``reader(files, classes, on_malformed) -> (frame,
 ``text`` (str), ``label`` (int64 in 0..K-1) and ``split`` (the record's *official* split,
 "train" or "test", which the prepare stage uses for ``policy: official`` and then drops).
 ``problems`` is a Counter {reason: count} of the records that were dropped.
+
+A raw file that is unusable as a whole (empty, truncated, not the expected format, missing a
+part) raises ``RawFileError`` naming the file; the prepare stage adds the command that
+re-downloads it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ def get_reader(name: str) -> Reader:
     if name not in readers:
         raise ParamsError(f"unknown reader {name!r}; allowed: {sorted(readers)}")
     return readers[name]
+
+
+class RawFileError(DataError):
+    """A raw file is unusable as a whole (empty, corrupt, incomplete): fetch it again."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{problem}; re-download the file")
 
 
 class Malformed:

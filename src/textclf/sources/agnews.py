@@ -17,19 +17,25 @@ from __future__ import annotations
 import csv
 import html
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from textclf.errors import DataError
-from textclf.sources import Malformed, ReadResult, make_frame
+from textclf.sources import Malformed, RawFileError, ReadResult, make_frame
 
 ROLE_OFFSETS = {"train": 0, "test": 10_000_000}
 """id = offset + 0-based record index; one file may hold at most 10 million records."""
 
 _BARE_ENTITY = re.compile(r"(?<!&)#(\d+);")
 _UNDECODABLE = re.compile(r"[\udc80-\udcff]")  # bytes that are not UTF-8 (surrogateescape)
+# C0 controls other than tab / line feed / carriage return, and DEL: never text in the release
+# (it has none), and a NUL survives every later stage unnoticed. C1 codes (U+0080-U+009F) are
+# left alone: they are mis-decoded Windows-1252 punctuation in real text (IMDB has many).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+COLUMNS = ("class", "title", "description")
 
 
 class _Bad(Exception):
@@ -60,6 +66,10 @@ def parse_row(row: Sequence[str], num_classes: int) -> tuple[int, str]:
         raise _Bad("wrong_column_count", f"expected 3 columns (class,title,description), got {len(row)}")
     if any(_UNDECODABLE.search(field) for field in row):
         raise _Bad("bad_encoding", "not valid UTF-8")
+    for column, field in zip(COLUMNS, row, strict=True):
+        if control := _CONTROL.search(field):
+            raise _Bad("control_character", f"{column} holds control character "
+                       f"U+{ord(control.group()):04X} at character {control.start() + 1}")
     raw_label, title, description = row
     try:
         label = int(raw_label)
@@ -87,7 +97,7 @@ def iter_records(path: Path) -> Iterator[tuple[int, list[str]]]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise DataError(f"{path}:{start}: not valid CSV ({exc}); fix or re-download the file") from exc
+                raise RawFileError(path, f"{path}:{start}: not valid CSV ({exc})") from exc
             yield start, row
             start = reader.line_num + 1
 
@@ -99,6 +109,8 @@ def read_file(path: Path, offset: int, num_classes: int, malformed: Malformed,
     texts: list[str] = []
     labels: list[int] = []
     records = tqdm(iter_records(path), desc=f"read {path.name}", unit=" rows", disable=None)
+    index = -1
+    before = Counter(malformed.counts)
     for index, (line, row) in enumerate(records):
         if index >= 10_000_000:
             raise DataError(f"{path}: more than 10,000,000 records; the id scheme assumes fewer")
@@ -110,6 +122,13 @@ def read_file(path: Path, offset: int, num_classes: int, malformed: Malformed,
         ids.append(offset + index)
         texts.append(text)
         labels.append(label)
+    if index < 0:
+        raise RawFileError(path, f"{path}: empty file ({path.stat().st_size:,} bytes, no CSV "
+                                 f"records); expected AG News rows \"class\",\"title\",\"description\"")
+    if not ids:
+        dropped = dict(sorted((malformed.counts - before).items()))
+        raise RawFileError(path, f"{path}: none of its {index + 1:,} record(s) is usable (all "
+                                 f"dropped as malformed: {dropped}); not an AG News CSV file")
     return ids, texts, labels
 
 

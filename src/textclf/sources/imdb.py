@@ -18,14 +18,14 @@ import gzip
 import re
 import tarfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from textclf.config import ParamsError
-from textclf.errors import DataError
-from textclf.sources import Malformed, ReadResult, make_frame
+from textclf.sources import Malformed, RawFileError, ReadResult, make_frame
 
 SPLITS = ("train", "test")
 LABELS = ("neg", "pos")
@@ -57,7 +57,7 @@ def iter_reviews(path: Path) -> Iterator[tuple[re.Match, bytes]]:
             while unzipped.read(1 << 20):  # to the end: the gzip trailer check runs there
                 pass
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable .tar.gz ({exc}); re-download the file") from exc
+        raise RawFileError(path, f"{path}: not a readable .tar.gz ({exc})") from exc
 
 
 def read_aclimdb(files: Mapping[str, Path], classes: Sequence[str], on_malformed: str) -> ReadResult:
@@ -70,8 +70,10 @@ def read_aclimdb(files: Mapping[str, Path], classes: Sequence[str], on_malformed
     texts: list[str] = []
     labels: list[int] = []
     splits: list[str] = []
+    found = Counter({(s, lab): 0 for s in SPLITS for lab in LABELS})
     for place, data in iter_reviews(path):
         split, label_name, file_name = place.groups()
+        found[split, label_name] += 1
         where = f"{path}:{place.group(0)}"
         name = _REVIEW_FILE.fullmatch(file_name)
         if not name:
@@ -90,5 +92,15 @@ def read_aclimdb(files: Mapping[str, Path], classes: Sequence[str], on_malformed
         texts.append(text)
         labels.append(label)
         splits.append(split)
+    _check_complete(path, found)
     malformed.summarize(str(path))
     return make_frame(ids, texts, labels, splits), malformed.counts
+
+
+def _check_complete(path: Path, found: Counter) -> None:
+    """Every (split, label) folder must hold reviews; otherwise the archive is incomplete."""
+    empty = [f"aclImdb/{split}/{label}/" for (split, label), n in sorted(found.items()) if not n]
+    if empty:
+        counts = ", ".join(f"{split}/{label} {n:,}" for (split, label), n in sorted(found.items()))
+        raise RawFileError(path, f"{path}: no reviews under {', '.join(empty)} (reviews found: "
+                                 f"{counts}); the archive is incomplete")

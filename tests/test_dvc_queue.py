@@ -1,0 +1,107 @@
+"""DVC's experiment queue on the tiny project: a small -S grid queued with
+`dvc exp run --queue`, run by `dvc queue start -j 2`, and every experiment listed, with its
+parameter value and its metrics, by `dvc exp show --json`.
+
+The project comes from tests/cluster/tiny_project.py (which builds it the way
+tests/test_engines.py does), so this test follows changes of the engine layer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+HELPER = Path(__file__).resolve().parent / "cluster" / "tiny_project.py"
+GRID = {"studies.tiny.set.model.hidden": [6, 10]}
+QUEUE_STATES = {"Queued", "Running", "Success", "Failed"}
+QUEUE_TIMEOUT = 20 * 60  # seconds; the two experiments take about 1.5 min on 2 cores
+
+
+def _helper():
+    spec = importlib.util.spec_from_file_location("tiny_project", HELPER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TEXTCLF_MIRROR", "TEXTCLF_DEVICE")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def dvc(root: Path, *args: str) -> str:
+    proc = subprocess.run([str(BIN / "dvc"), *args], cwd=root, env=_env(), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def _queue_states(root: Path) -> dict[str, str]:
+    """Experiment name -> queue status (Queued, Running, Success, Failed) from `dvc queue status`."""
+    states = {}
+    for line in dvc(root, "queue", "status").splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1] in QUEUE_STATES:
+            states[parts[1]] = parts[-1]
+    return states
+
+
+def _param(data: dict, dotted: str):
+    node = data["params"]["params.yaml"]["data"]
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def _leaves(obj) -> list:
+    if isinstance(obj, dict):
+        return [v for x in obj.values() for v in _leaves(x)]
+    return [obj]
+
+
+def test_queued_grid_runs_two_at_a_time_and_exp_show_lists_every_experiment(tmp_path):
+    root = _helper().build(tmp_path / "queue")
+    (key, values), = GRID.items()
+    names = {f"hidden-{v}": v for v in values}
+    for name, value in names.items():
+        dvc(root, "exp", "run", "--queue", "-S", f"{key}={value}", "-n", name)
+    assert set(_queue_states(root)) == set(names)
+    assert set(_queue_states(root).values()) == {"Queued"}
+
+    dvc(root, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + QUEUE_TIMEOUT
+    try:
+        while True:
+            states = _queue_states(root)
+            if states and all(s in ("Success", "Failed") for s in states.values()):
+                break
+            assert time.monotonic() < deadline, f"queue not done after {QUEUE_TIMEOUT} s: {states}"
+            time.sleep(3)
+    finally:
+        dvc(root, "queue", "stop")  # workers exit on their own once the queue is empty
+    assert states == dict.fromkeys(names, "Success"), dvc(root, "queue", "logs", next(
+        (n for n, s in states.items() if s != "Success"), next(iter(names))))
+
+    shown = json.loads(dvc(root, "exp", "show", "--json"))
+    experiments = {exp["name"]: exp["revs"][0] for base in shown
+                   for exp in base.get("experiments") or []}
+    assert set(experiments) == set(names)
+    for name, value in names.items():
+        data = experiments[name]["data"]
+        assert _param(data, key) == value
+        metrics = data["metrics"]["reports/summary.json"]["data"]
+        accuracies = [v for v in _leaves(metrics) if isinstance(v, float)]
+        assert accuracies and all(0.0 <= a <= 1.0 for a in accuracies[:3]), metrics
+        assert metrics["tiny"]["variants_done"] == 2

@@ -1,0 +1,357 @@
+"""Fault injection: stages killed with SIGKILL mid-way and rerun, interrupted HTTP transfers,
+and damaged results files. Every stage runs as its real script in a child process on small
+data the test builds; a rerun must finish and give exactly what an uninterrupted run gives.
+
+Network: only a loopback http.server on 127.0.0.1 (tests/test_download.py), bounded in time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_download import Script, serve
+
+from helpers import REPO, real_params, with_studies
+from textclf.download import read_sidecar
+from textclf.report import build_report
+from textclf.report.collect import collect, describe_variant
+from textclf.studies import resolve_variants
+
+SCRIPTS = REPO / "workflow" / "scripts"
+TOPICS = [["market", "stocks", "profit", "bank"], ["match", "goal", "team", "coach"],
+          ["election", "minister", "war", "treaty"], ["software", "chip", "internet", "robot"]]
+WAIT = 60  # seconds: the most any child may take to reach the point where it is killed
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TEXTCLF_MIRROR", "TEXTCLF_DEVICE")}
+    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", no_proxy="127.0.0.1,localhost",
+               NO_PROXY="127.0.0.1,localhost")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_stage(stage: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run workflow/scripts/<stage>.py to the end; fail the test with its output otherwise."""
+    proc = subprocess.run([sys.executable, str(SCRIPTS / f"{stage}.py"), *args], cwd=cwd,
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{stage} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def kill_stage_when(stage: str, args: list[str], cwd: Path, ready: Callable[[], bool], *,
+                    hook: str = "") -> None:
+    """Start the stage script in a child, wait until ready() (or the hook's flag), SIGKILL it.
+
+    hook: Python run in the child before the script, e.g. to make it pause at a chosen point
+    (it may create the file named by the variable FLAG and sleep)."""
+    flag = cwd / f".{stage}-reached"
+    flag.unlink(missing_ok=True)
+    code = textwrap.dedent(f"""
+        import runpy, sys, time
+        from pathlib import Path
+        FLAG = Path({str(flag)!r})
+    """) + textwrap.dedent(hook) + textwrap.dedent(f"""
+        sys.argv = [{str(SCRIPTS / f'{stage}.py')!r}, *{args!r}]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (flag.exists() or ready()):
+            if child.poll() is not None:
+                raise AssertionError(f"{stage} ended ({child.returncode}) before it could be "
+                                     f"killed:\n{child.stderr.read().decode()[-3000:]}")
+            assert time.monotonic() < deadline, f"{stage} did not reach the kill point"
+            time.sleep(0.01)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+# ---------------------------------------------------------------- a tiny project on disk
+
+
+def _agnews_csv(rng: np.random.Generator, rows: int) -> str:
+    out = io.StringIO()
+    for _ in range(rows):
+        label = int(rng.integers(0, 4))
+        words = list(rng.choice(TOPICS[label], 3)) + list(rng.choice(sum(TOPICS, []), 3))
+        out.write(f'"{label + 1}","{words[0]} news","{" ".join(words)} today"\n')
+    return out.getvalue()
+
+
+def tiny_params() -> dict:
+    params = real_params()
+    params["datasets"] = {"tiny": {
+        "reader": "ag_news_csv", "files": {"train": "ag_news/train.csv", "test": "ag_news/test.csv"},
+        "classes": ["World", "Sports", "Business", "Sci/Tech"],
+        "split": {"policy": "official", "val_fraction": 0.2, "seed": 1}, "on_malformed": "drop"}}
+    params["vocabs"]["v"] = {"tokenizer": {"name": "basic_english"}, "min_freq": 1,
+                             "max_size": None, "source": "train"}
+    params["training"].update({"epochs": 3, "batch_size": 16, "max_len": 16, "device": "cpu"})
+    return with_studies(params, {"s": {
+        "datasets": ["tiny"], "vocab": "v", "model": "lstm_base",
+        "set": {"model": {"hidden": 8, "embedding": {"dim": 8}}}, "variants": {"lstm": {}}}})
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """params.yaml, data/raw (synthetic AG News), data/prepared/tiny and data/vocab/tiny/v.json."""
+    root = tmp_path_factory.mktemp("faults")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    raw = root / "data" / "raw" / "ag_news"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    (raw / "train.csv").write_text(_agnews_csv(rng, 400))
+    (raw / "test.csv").write_text(_agnews_csv(rng, 100))
+    run_stage("prepare", "--dataset", "tiny", "--raw", "data/raw", "--out", "data/prepared/tiny",
+              cwd=root)
+    run_stage("vocab", "--dataset", "tiny", "--vocab", "v", "--prepared", "data/prepared/tiny",
+              "--out", "data/vocab/tiny/v.json", cwd=root)
+    return root
+
+
+def encode_args(out: str) -> list[str]:
+    return ["--dataset", "tiny", "--vocab", "v", "--prepared", "data/prepared/tiny",
+            "--vocab-file", "data/vocab/tiny/v.json", "--out", out]
+
+
+def train_args(out: str, encoded: str) -> list[str]:
+    return ["--variant", "tiny/s/lstm", "--no-quick", "--prepared", "data/prepared/tiny",
+            "--encoded", encoded, "--vocab-file", "data/vocab/tiny/v.json", "--out", out]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# ---------------------------------------------------------------- encode
+
+
+PAUSE_AFTER_FIRST_SPLIT = """
+import textclf.text.encode as enc
+_write = enc.write_parquet
+def _write_then_hang(path, table):
+    _write(path, table)
+    FLAG.touch()
+    time.sleep(120)
+enc.write_parquet = _write_then_hang
+"""
+
+
+def test_encode_killed_mid_way_leaves_no_trusted_output_and_rerun_is_identical(project):
+    """Issue 10.9: SIGKILL during encode left a .tmp directory forever."""
+    run_stage("encode", *encode_args("data/encoded/tiny/ref"), cwd=project)
+    out = project / "data" / "encoded" / "tiny" / "v"
+    kill_stage_when("encode", encode_args("data/encoded/tiny/v"), project, lambda: False,
+                    hook=PAUSE_AFTER_FIRST_SPLIT)
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".v.")]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")  # what the kill leaves
+    assert not out.exists()  # nothing that looks complete
+    run_stage("encode", *encode_args("data/encoded/tiny/v"), cwd=project)
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    assert _files(out) == _files(project / "data" / "encoded" / "tiny" / "ref")
+
+
+# ---------------------------------------------------------------- train
+
+
+PAUSE_AFTER_FIRST_EPOCH = """
+import textclf.training as training
+_train = training.train_variant
+def _train_then_hang(*args, **kwargs):
+    def hang(epoch, row):
+        FLAG.touch()
+        time.sleep(120)
+    return _train(*args, on_epoch_end=hang, **kwargs)
+training.train_variant = _train_then_hang
+"""
+TIMING_KEYS = {"seconds_per_epoch", "tokens_per_second", "resumed_from_epoch"}
+
+
+def test_train_killed_after_an_epoch_resumes_to_identical_results(project):
+    run_stage("encode", *encode_args("data/encoded/tiny/v"), cwd=project)
+    enc = "data/encoded/tiny/v"
+    run_stage("train", *train_args("results/ref", enc), cwd=project)
+    out = project / "results" / "killed"
+    kill_stage_when("train", train_args("results/killed", enc), project, lambda: False,
+                    hook=PAUSE_AFTER_FIRST_EPOCH)
+    assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
+    run_stage("train", *train_args("results/killed", enc), cwd=project)
+    ref = project / "results" / "ref"
+    resumed = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((ref / "metrics.json").read_text())
+    assert resumed["resumed_from_epoch"] == 1 and resumed["epochs_run"] == 3
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMING_KEYS}  # noqa: E731
+    assert strip(resumed) == strip(expected)
+    assert (out / "predictions.parquet").read_bytes() == (ref / "predictions.parquet").read_bytes()
+    assert not (out / "checkpoint.pt").exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------- download
+
+
+PAYLOAD = np.random.default_rng(7).bytes(3 << 20)  # 3 MiB: several 1 MiB writes of the client
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def _download_params(root: Path, url: str, sha256: str | None) -> Path:
+    params = tiny_params()
+    params["downloads"]["ag_news"]["test.csv"] = {"url": url, "sha256": sha256}
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("upstream", ["unchanged", "ignores-range", "changed"])
+def test_download_killed_mid_transfer_then_rerun(tmp_path, upstream):
+    """SIGKILL during the download stage leaves a .part and its record; the rerun resumes it
+    with Range + If-Range, restarts when the server ignores Range, and restarts when the file
+    changed upstream. The result is always the complete, verified file."""
+    script = Script(payload=PAYLOAD, chunk_delay=0.01)
+    dest = tmp_path / "data" / "raw" / "ag_news" / "test.csv"
+    part = Path(f"{dest}.part")
+    final = PAYLOAD
+    with serve(script) as port:
+        url = f"http://127.0.0.1:{port}/test.csv"
+        args = ["--file", "ag_news/test.csv", "--out", str(dest)]
+        _download_params(tmp_path, url, PAYLOAD_SHA)
+        kill_stage_when("download", args, tmp_path,
+                        lambda: part.is_file() and part.stat().st_size >= 1 << 20)
+        kept = part.stat().st_size
+        assert 0 < kept < len(PAYLOAD) and not dest.exists()
+        assert json.loads(Path(f"{part}.json").read_text())["etag"] == '"v1"'
+        script.chunk_delay = 0.0
+        if upstream == "ignores-range":
+            script.ranges = False
+        elif upstream == "changed":
+            final = PAYLOAD[::-1]
+            script.change_upstream(final, '"v2"')
+            _download_params(tmp_path, url, hashlib.sha256(final).hexdigest())
+        proc = run_stage("download", *args, cwd=tmp_path)
+    assert dest.read_bytes() == final
+    assert read_sidecar(dest)["sha256"] == hashlib.sha256(final).hexdigest()
+    assert script.requests[-1] == f"bytes={kept}-" and script.if_ranges[-1] == '"v1"'
+    assert not part.exists() and not Path(f"{part}.json").exists()
+    if upstream == "unchanged":
+        assert "resuming" in proc.stderr
+    else:
+        assert "restarting from byte 0" in proc.stderr
+
+
+def test_download_killed_after_the_last_byte_installs_the_part(tmp_path):
+    """Killed between the fsync of a complete .part and the rename: the rerun verifies and
+    installs it (HTTP 416 for a range past the end), without a second transfer of the body."""
+    script = Script(payload=PAYLOAD)
+    dest = tmp_path / "raw" / "test.csv"
+    with serve(script) as port:
+        url = f"http://127.0.0.1:{port}/test.csv"
+        _download_params(tmp_path, url, PAYLOAD_SHA)
+        hook = """
+import textclf.download as dl
+def _hang(part, dest):
+    FLAG.touch()
+    time.sleep(120)
+dl._install = _hang
+"""
+        args = ["--file", "ag_news/test.csv", "--out", str(dest)]
+        kill_stage_when("download", args, tmp_path, lambda: False, hook=hook)
+        assert Path(f"{dest}.part").stat().st_size == len(PAYLOAD) and not dest.exists()
+        run_stage("download", *args, cwd=tmp_path)
+    assert dest.read_bytes() == PAYLOAD
+    assert script.requests == [None, f"bytes={len(PAYLOAD)}-"]
+
+
+# ---------------------------------------------------------------- damaged results (report)
+
+
+def _report_params() -> dict:
+    study = {"description": "damaged results", "datasets": ["ag_news"], "vocab": "basic_min10",
+             "model": "lstm_base",
+             "variants": {"a": {}, "b": {"model": {"cell": "gru"}},
+                          "g": {"model": {"embedding": {"source": "glove50", "dim": 50}}}}}
+    return with_studies(real_params(), {"s": study})
+
+
+def _write_results(root: Path, name: str, accuracy: float) -> Path:
+    out = root / "ag_news" / "s" / name
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps({
+        "accuracy": accuracy, "macro_f1": accuracy, "loss": 0.5, "trainable_params": 1000,
+        "acc_per_mparam": accuracy * 1000, "seconds_per_epoch": 1.0, "epochs_run": 2,
+        "never_learned": False, "classes": ["World", "Sports", "Business", "Sci/Tech"],
+        "confusion_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}))
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
+                  "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(
+        out / "history.csv", index=False)
+    pd.DataFrame({"id": [0, 1, 2, 3], "label": [0, 1, 2, 3], "pred": [0, 1, 2, 3]}).to_parquet(
+        out / "predictions.parquet")
+    return out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not-an-object"])
+def test_damaged_metrics_json_is_one_line_with_path_and_fix(tmp_path, caplog, damage):
+    """Issue 10.7: a truncated metrics.json gave exit 0, "failed (JSONDecodeError)" and no path."""
+    results = tmp_path / "results"
+    _write_results(results, "a", 0.8)
+    bad = _write_results(results, "b", 0.7) / "metrics.json"
+    text = bad.read_text()
+    bad.write_text({"truncated": text[: len(text) // 2], "empty": "", "not-an-object": "[]"}[damage])
+    with caplog.at_level(logging.WARNING, logger="textclf.report"):
+        summary = build_report(_report_params(), ["s"], results, tmp_path / "reports",
+                               tmp_path / "prepared")
+    lines = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
+    assert len(lines) == 1, caplog.text
+    line = lines[0]
+    assert "\n" not in line
+    assert f"rm {bad}" in line and f"snakemake --cores 1 {bad}" in line and "dvc repro" in line
+    if damage != "not-an-object":
+        assert "truncated or not valid JSON" in line
+    assert summary["s"]["variants_done"] == 1
+    md = (tmp_path / "reports" / "summary.md").read_text()
+    assert f"`ag_news/s/b` (failed: {bad}" in md
+
+
+def test_damaged_history_and_predictions_do_not_stop_the_report(tmp_path, caplog):
+    results = tmp_path / "results"
+    _write_results(results, "a", 0.8)
+    out = _write_results(results, "b", 0.7)
+    (out / "history.csv").write_bytes(b'epoch,train_loss\n1,"0.5\n')
+    (out / "predictions.parquet").write_bytes((out / "predictions.parquet").read_bytes()[:30])
+    with caplog.at_level(logging.WARNING, logger="textclf.report"):
+        summary = build_report(_report_params(), ["s"], results, tmp_path / "reports",
+                               tmp_path / "prepared")
+    assert summary["s"]["variants_done"] == 2
+    for name in ("history.csv", "predictions.parquet"):
+        lines = [r.getMessage() for r in caplog.records if str(out / name) in r.getMessage()]
+        assert len(lines) == 1 and f"rm {out / name}" in lines[0], caplog.text
+
+
+def test_embedding_label_names_the_source_once():
+    """Issue 10.9: the report printed `glove5050` (source name + dim)."""
+    params = _report_params()
+    rows = {v["name"]: describe_variant(v)["embedding"] for v in resolve_variants(params, ["s"])}
+    assert rows["g"] == "glove50"
+    assert rows["a"] == f"random{params['models']['lstm_base']['embedding']['dim']}"
+    frame = collect(params, resolve_variants(params, ["s"]), Path("/nonexistent"))
+    assert "glove5050" not in frame["embedding"].tolist()
