@@ -5,11 +5,12 @@ Two implementations train the same model size on the same rows, with the same op
 
 * pipeline: pre-encoded ids, length-bucketed batches padded to their own longest row, the
   model's true-last-token reading (gathered for one direction, reverse-within-length for two,
-  gru_scratch's hand-written recurrence), denormals flushed (textclf.training);
+  gru_scratch's hand-written recurrence), train_variant's CPU settings: denormals flushed,
+  freed memory kept for reuse (textclf.training);
 * naive, as a user writes it without these fixes: tokenize in the DataLoader's collate
   function, shuffled batches padded to their longest row, dense embeddings, no packing (the
   RNN runs over the padding and the classifier reads the last position), denormals left as
-  they are; for gru_scratch a per-step GRU cell written with nn.Linear.
+  they are, glibc's default malloc; for gru_scratch a per-step GRU cell written with nn.Linear.
 
 Suite (the default): a matrix of configs (see `suite_configs`; --full for every combination
 of cell x direction x hidden 64/128/256 x batch 64/1024 x max_len 25/256 x random/GloVe-like
@@ -28,9 +29,9 @@ sgemm_gflops.
     ... --prepared data/prepared/imdb --encoded data/encoded/imdb/basic_min10 \\
         --vocab-file data/vocab/imdb/basic_min10.json
 
-Denormal handling is process-wide; the naive runs switch flushing off again, which only
-reaches torch's worker threads in a single-threaded run: with --threads > 1 the naive runs
-may flush too, which can only flatter them.
+The CPU settings are process-wide and cannot be undone exactly, so every naive run comes
+first, before the pipeline's; a process that applied them earlier (a test session) runs
+the naive path with them, which can only flatter it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ from textclf.models import build_model
 from textclf.text.tokenize import make_tokenizer, read_split
 from textclf.text.vocab import UNK_INDEX, load_vocab
 from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded, stratified_indices
-from textclf.training.device import make_precision, resolve_device, seed_everything
+from textclf.training.device import (
+    flush_denormals,
+    keep_freed_memory,
+    make_precision,
+    resolve_device,
+    seed_everything,
+)
 from textclf.training.loop import train_epoch
 from textclf.training.optim import build_optimization, make_optimizer, sparse_embedding_choice
 
@@ -201,7 +208,8 @@ def pipeline_run(model_cfg, training, data: Data, device, *, budget: float | Non
     the whole epoch when budget is None, else batches until about `budget` seconds.
     pack=True: bidirectional torch cells on PackedSequence (the pipeline before the padded
     reverse-within-length path)."""
-    torch.set_flush_denormal(True)  # what train_variant's configure_cpu does
+    flush_denormals()  # what train_variant's configure_cpu does (threads: --threads)
+    keep_freed_memory()
     seed_everything(training["seed"])
     vocab_size = len(data.vocab)
     sparse, why = sparse_embedding_choice(model_cfg, training, vocab_size, device)
@@ -301,7 +309,7 @@ def naive_collate(vocab, tokenizer_cfg: dict[str, Any], oov: str, max_len: int):
 def naive_run(model_cfg, training, data: Data, device, *, budget: float | None,
               matrix: np.ndarray | None) -> dict[str, Any]:
     """The straightforward loop: the whole epoch when budget is None, else about `budget` s."""
-    torch.set_flush_denormal(False)
+    torch.set_flush_denormal(False)  # the default; reaches worker threads only if they start later
     seed_everything(training["seed"])
     model = NaiveRNN(model_cfg, len(data.vocab), data.num_classes)
     if matrix is not None:
@@ -413,15 +421,21 @@ def _label(config: dict[str, Any]) -> str:
 def run_suite(data: Data, configs: list[dict[str, Any]], budget: float, device: torch.device) -> dict[str, Any]:
     probe_start = sgemm_gflops(2048, 2048, 2048)
     wall = time.perf_counter()
-    results = []
     print(f"sgemm (2048^3, {torch.get_num_threads()} threads): {probe_start:.1f} GFLOP/s")
+    naive_runs = []
+    for number, config in enumerate(configs, 1):  # first, before the pipeline's CPU settings
+        model_cfg, training = _model_training(config)
+        matrix = glove_like(len(data.vocab), EMBEDDING_DIM, training["seed"]) if config["init"] != "random" else None
+        naive_runs.append(naive_run(model_cfg, training, data, device, budget=budget, matrix=matrix))
+        print(f"naive {number}/{len(configs)} {_label(config)}: {naive_runs[-1]['tokens_per_s']:,.0f} tokens/s",
+              flush=True)
     print(f"{'config':44s} {'pipeline tok/s':>14s} {'naive tok/s':>12s} {'speed-up':>8s} {'GFLOP/s':>8s} "
           f"{'of sgemm':>8s} {'vs packed':>9s}")
-    for config in configs:
+    results = []
+    for config, naive in zip(configs, naive_runs, strict=True):
         model_cfg, training = _model_training(config)
         matrix = glove_like(len(data.vocab), EMBEDDING_DIM, training["seed"]) if config["init"] != "random" else None
         fast = pipeline_run(model_cfg, training, data, device, budget=budget, matrix=matrix)
-        naive = naive_run(model_cfg, training, data, device, budget=budget, matrix=matrix)
         flops = flops_per_token(model_cfg)
         packed = None
         if config["bidirectional"] and config["cell"] in TORCH_CELLS:
@@ -536,8 +550,8 @@ def run_single(args: argparse.Namespace, data: Data, device: torch.device) -> di
           f"{' bi' if model_cfg['bidirectional'] else ''}, emb {model_cfg['embedding']['dim']} "
           f"{model_cfg['embedding']['source']}, vocab {len(data.vocab):,}, {training['optimizer']['name']}, "
           f"device {device}, {torch.get_num_threads()} threads")
+    naive = naive_run(model_cfg, training, data, device, budget=None, matrix=matrix)  # first: see the docstring
     fast = pipeline_run(model_cfg, training, data, device, budget=None, matrix=matrix)
-    naive = naive_run(model_cfg, training, data, device, budget=None, matrix=matrix)
     ratio = fast["tokens_per_s"] / naive["tokens_per_s"]
     for name, r in (("pipeline", fast), ("naive", naive)):
         print(f"  {name:9s} {r['seconds']:8.2f} s  {r['tokens_per_s']:12,.0f} tokens/s  ({r['detail']})")
