@@ -173,3 +173,18 @@ def test_scratch_gru_gradients_equal_nn_gru_packed(bidirectional):
     for got, want in zip(grads(lambda: scratch(x, lengths), scratch),
                          grads(lambda: packed_reference(reference, x, lengths), reference), strict=True):
         assert torch.allclose(got, want, atol=TOL)
+
+
+@pytest.mark.parametrize("cell", list(TORCH_CELLS))
+def test_a_batch_without_padding_takes_one_module_call_and_still_equals_packed(cell, monkeypatch):
+    import textclf.models.padded_rnn as padded_rnn
+
+    torch.manual_seed(2)
+    rnn = TORCH_CELLS[cell](DIM, HIDDEN, num_layers=2, bidirectional=True, batch_first=True).eval()
+    x, lengths = torch.randn(4, 6, DIM), torch.full((4,), 6)
+    monkeypatch.setattr(padded_rnn, "_run", None)  # the per-layer path would fail
+    out, h_n = run_padded(rnn, x, lengths)
+    ref_out, ref_h = packed_reference(rnn, x, lengths)
+    assert torch.allclose(out, ref_out, atol=TOL)
+    for got, want in zip(h_n if cell == "lstm" else [h_n], ref_h if cell == "lstm" else [ref_h], strict=True):
+        assert torch.allclose(got, want, atol=TOL)

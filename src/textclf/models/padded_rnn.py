@@ -12,7 +12,8 @@ The weights stay in the caller's nn.RNNBase module (same parameters, same state_
 that nn.LSTM itself calls (`torch.lstm` etc.), one layer and one direction at a time, so a
 bidirectional stack feeds layer k+1 both directions of layer k. Inter-layer dropout draws its
 mask in the packed layout and scatters it to the padded one, so training consumes the same
-random numbers, and gets the same masks, as the packed module.
+random numbers, and gets the same masks, as the packed module. A batch without padding is
+one call of the module itself.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def run_padded(
     if not rnn.batch_first or getattr(rnn, "proj_size", 0):
         raise ValueError("run_padded needs a batch_first RNN without projections")
     lengths = lengths.to(x.device)
+    if bool((lengths == x.shape[1]).all()) and not (rnn.training and rnn.dropout > 0 and rnn.num_layers > 1):
+        # No padding (short max_len, or the longest bucket): reversing within the length is
+        # reversing, so the module's own bidirectional kernel is exact and one call. Not with
+        # inter-layer dropout, whose padded-layout mask would differ from the packed one.
+        return rnn(x)
     directions = 2 if rnn.bidirectional else 1
     index = reverse_index(lengths, x.shape[1]) if directions == 2 else None
     h_finals: list[torch.Tensor] = []
