@@ -494,3 +494,92 @@ def test_never_learned_flag():
 
     labels = np.array([0] * 70 + [1] * 30)
     assert never_learned(0.71, labels) and not never_learned(0.85, labels)
+
+
+# ---------------------------------------------------------------- CPU policy and fast evaluation
+
+
+@pytest.fixture
+def restore_cpu_state():
+    """configure_cpu changes process-wide state: put threads and denormal handling back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_flush_denormal(False)
+    torch.set_num_threads(threads)
+
+
+def test_train_variant_flushes_denormals_and_records_the_cpu_policy(data_dirs, tmp_path, monkeypatch,
+                                                                     restore_cpu_state):
+    from textclf.training.device import denormals_flushed
+
+    torch.set_flush_denormal(False)
+    assert not denormals_flushed()
+    # one thread: this process's worker threads already exist and keep their old FPU flags
+    monkeypatch.setenv("TEXTCLF_THREADS", "1")
+    seen = []
+    real_epoch = trainer_mod.train_epoch
+
+    def spy(*args, **kwargs):
+        seen.append((denormals_flushed(), torch.get_num_threads()))
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "train_epoch", spy)
+    metrics = run(make_variant(epochs=1), data_dirs, tmp_path)
+    assert seen == [(True, 1)]
+    assert metrics["flush_denormal"] is True and metrics["cpu_threads"] == 1
+    assert metrics["cpu_threads_from"] == "TEXTCLF_THREADS"
+
+
+def test_job_threads_follow_snakemake_then_all_cores():
+    import os
+
+    from textclf.training.device import job_threads
+
+    assert job_threads({"OMP_NUM_THREADS": "3"}) == (3, "OMP_NUM_THREADS")
+    assert job_threads({"OMP_NUM_THREADS": "3", "TEXTCLF_THREADS": "2"}) == (2, "TEXTCLF_THREADS")
+    assert job_threads({}) == (len(os.sched_getaffinity(0)), "all cores")
+    for bad in ("two", "0"):
+        with pytest.raises(ParamsError, match="OMP_NUM_THREADS"):
+            job_threads({"OMP_NUM_THREADS": bad})
+
+
+def test_configure_cpu_in_a_fresh_process_flushes_every_worker_thread():
+    import subprocess
+    import sys
+
+    code = ("import json, torch; from textclf.training.device import configure_cpu; "
+            "info = configure_cpu(); x = torch.full((4 * 65536,), 1e-39); "
+            "print(json.dumps(info | {'zeros': bool(((x * 1.0) == 0).all())}))")
+    env = {**__import__("os").environ, "TEXTCLF_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    info = json.loads(out.stdout)
+    assert info.pop("malloc_keep_freed") is (__import__("platform").libc_ver()[0] == "glibc")
+    assert info == {"flush_denormal": True, "cpu_threads": 2, "cpu_threads_from": "TEXTCLF_THREADS", "zeros": True}
+
+
+def test_eval_batches_respect_the_token_budget_and_cover_every_row_once():
+    lengths = np.random.default_rng(0).integers(1, 300, size=500)
+    batches = eval_batches(lengths, 64, max_tokens=2048)
+    order = np.concatenate(batches)
+    assert sorted(order.tolist()) == list(range(500))
+    assert lengths[order].tolist() == sorted(lengths.tolist())
+    for index in batches:
+        assert len(index) <= 64 and (len(index) == 1 or len(index) * lengths[index].max() <= 2048)
+
+
+def test_predict_proba_does_not_depend_on_how_rows_are_batched(data_dirs, monkeypatch):
+    from textclf.training import loop
+    from textclf.training.device import make_precision
+
+    split = load_encoded(data_dirs[1] / "test.parquet")
+    variant = make_variant()
+    variant["model"].update(cell="lstm", bidirectional=True, layers=2)
+    torch.manual_seed(0)
+    model = build_model(variant["model"], vocab_size=VOCAB, num_classes=2)
+    kw = {"batch_size": 1, "max_len": 12, "fixed": False, "device": torch.device("cpu"),
+          "precision": make_precision(torch.device("cpu"), False)}
+    big = loop.predict_proba(model, split, **kw)
+    monkeypatch.setattr(loop, "EVAL_MAX_ROWS", 1)
+    monkeypatch.setattr(loop, "EVAL_MAX_TOKENS", 1)
+    one_by_one = loop.predict_proba(model, split, **kw)
+    np.testing.assert_allclose(big, one_by_one, atol=1e-6)

@@ -3,6 +3,9 @@
 One module covers every `models` preset of type `rnn`, so studies differ only in params.yaml.
 `validate_model_config` turns a bad preset into a ParamsError before any data is loaded;
 `build_model` checks the embedding matrix against the preset and builds the network.
+
+Every path except the deliberate `padded_last` flaw gives the packed-sequence result; only
+cuDNN (off-CPU, bidirectional) actually packs: see textclf.models.padded_rnn for why and how.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from textclf.config import ParamsError
 from textclf.errors import DataError
 from textclf.models.gru_scratch import ScratchGRU
+from textclf.models.padded_rnn import run_padded
 from textclf.models.pooling import POOLINGS, build_pooling, last_hidden, length_mask
 
 CELLS = ("rnn", "lstm", "gru", "gru_scratch")
@@ -126,12 +130,21 @@ class RNNClassifier(nn.Module):
         self.pool = build_pooling(self.pooling, self.output_features)
         self.head = _make_head(model_cfg["head"], self.output_features, model_cfg["hidden"],
                                num_classes, model_cfg["head_dropout"])
+        # Bidirectional torch cells: None packs off-CPU only (cuDNN's packed kernels, unmeasured
+        # here); on CPU the padded reverse-within-length run is exact and several times faster.
+        self.pack_bidirectional: bool | None = None
+
+    def _pack(self, device: torch.device) -> bool:
+        """Whether a bidirectional torch cell runs on a PackedSequence on this device."""
+        return self.pack_bidirectional if self.pack_bidirectional is not None else device.type != "cpu"
 
     def _encode(self, x: torch.Tensor, lengths: torch.Tensor,
                 need_outputs: bool) -> tuple[torch.Tensor | None, Any]:
         """(outputs [B, T, F] zero beyond each length, or None if not needed; h_n)."""
         if isinstance(self.encoder, ScratchGRU):
             return self.encoder(x, lengths)
+        if not self._pack(x.device):
+            return run_padded(self.encoder, x, lengths)
         packed = pack_padded_sequence(x, lengths.cpu().long(), batch_first=True, enforce_sorted=False)
         packed_out, h_n = self.encoder(packed)
         if not need_outputs:

@@ -7,51 +7,96 @@ the numbers can be compared exactly:
     r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
     z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
     n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-    h' = (1 - z) * n + z * h
+    h' = (1 - z) * n + z * h         (computed as n + z * (h - n), like nn.GRU)
 
-Variable lengths give the packed-sequence result: a step beyond a sequence's length leaves its
-state unchanged (and outputs zeros, like pad_packed_sequence), so the reverse direction starts
-at each sequence's own last valid token.
+Not needlessly slow: the input projection has no recurrence, so it is one matmul over all
+steps; the recurrence is a small autograd Function whose backward pass is the hand-derived
+gradient of the equations above (one Python loop each way, a handful of fused ops per step,
+and the W_hh gradient as one matmul over all steps), instead of an autograd graph of ~10
+nodes per step.
+
+Variable lengths give the packed-sequence result without masking: the forward direction runs
+over the padded batch (a step only depends on earlier ones) and its final state is read at
+each row's last token; the reverse direction reads each row reversed within its own length.
+Outputs beyond a row's length are zeros, like pad_packed_sequence.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textclf.models.padded_rnn import reverse_index, reverse_within_length
 from textclf.models.pooling import length_mask
 
 
+class _Recurrence(torch.autograd.Function):
+    """h_t for t = 0..T-1 from the precomputed input gates gx [T, B, 3H] (time-major), h_0 = 0."""
+
+    @staticmethod
+    def forward(gx: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        steps, batch, gates = gx.shape
+        hidden = gates // 3
+        out = gx.new_empty(steps, batch, hidden)
+        rz = gx.new_empty(steps, batch, 2 * hidden)  # saved for backward
+        n = gx.new_empty(steps, batch, hidden)
+        gh_n = gx.new_empty(steps, batch, hidden)
+        w_t = w_hh.t()
+        h = gx.new_zeros(batch, hidden)
+        for t in range(steps):
+            gh = torch.addmm(b_hh, h, w_t)
+            torch.sigmoid(gx[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz[t])
+            gh_n[t] = gh[:, 2 * hidden :]
+            torch.tanh(torch.addcmul(gx[t, :, 2 * hidden :], rz[t, :, :hidden], gh_n[t]), out=n[t])
+            h = torch.addcmul(n[t], rz[t, :, hidden:], h - n[t], out=out[t])
+        return out, rz, n, gh_n
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+        _, w_hh, _ = inputs
+        out, rz, n, gh_n = output
+        ctx.save_for_backward(w_hh, out, rz, n, gh_n)
+        ctx.mark_non_differentiable(rz, n, gh_n)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor, *_: Any) -> tuple[torch.Tensor, ...]:
+        w_hh, out, rz, n, gh_n = ctx.saved_tensors
+        steps, batch, hidden = out.shape
+        d_gx = out.new_empty(steps, batch, 3 * hidden)
+        d_gh = out.new_empty(steps, batch, 3 * hidden)
+        d_next = out.new_zeros(batch, hidden)  # dL/dh_t through h_{t+1}
+        zero = out.new_zeros(batch, hidden)
+        for t in reversed(range(steps)):
+            dh = grad_out[t] + d_next
+            h_prev = out[t - 1] if t > 0 else zero
+            r, z = rz[t, :, :hidden], rz[t, :, hidden:]
+            # h' = n + z (h - n):  dn = dh (1 - z),  dz = dh (h - n),  dh_prev (direct) = dh z
+            d_a_n = dh * (1 - z) * (1 - n[t] * n[t])  # through tanh
+            d_rz = d_gx[t, :, : 2 * hidden]
+            torch.mul(d_a_n * gh_n[t], r * (1 - r), out=d_rz[:, :hidden])  # through sigmoid
+            torch.mul(dh * (h_prev - n[t]), z * (1 - z), out=d_rz[:, hidden:])
+            d_gx[t, :, 2 * hidden :] = d_a_n
+            d_gh[t, :, : 2 * hidden] = d_rz
+            torch.mul(d_a_n, r, out=d_gh[t, :, 2 * hidden :])
+            d_next = torch.addmm(dh * z, d_gh[t], w_hh)
+        h_prev_all = torch.cat([zero.unsqueeze(0), out[:-1]]).reshape(-1, hidden)
+        d_w_hh = d_gh.reshape(-1, 3 * hidden).t() @ h_prev_all
+        return d_gx, d_w_hh, d_gh.sum(dim=(0, 1))
+
+
 def _run_direction(
-    inputs: torch.Tensor,
-    mask: torch.Tensor | None,
-    params: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-    reverse: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer, one direction over [B, T, in] → (outputs [B, T, H], final state [B, H])."""
+    inputs: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """One layer, one direction over every step of [B, T, in] → outputs [B, T, H]."""
     w_ih, w_hh, b_ih, b_hh = params
-    batch, steps, _ = inputs.shape
     # The input projection has no recurrence: one matmul for all steps instead of T small ones.
-    gates_x = F.linear(inputs, w_ih, b_ih)
-    h = inputs.new_zeros(batch, w_hh.shape[1])
-    outputs: list[torch.Tensor] = [h] * steps
-    for t in reversed(range(steps)) if reverse else range(steps):
-        x_r, x_z, x_n = gates_x[:, t].chunk(3, dim=-1)
-        h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        h_new = (1 - z) * n + z * h
-        if mask is None:
-            h = outputs[t] = h_new
-        else:
-            valid = mask[:, t].unsqueeze(-1)
-            h = torch.where(valid, h_new, h)
-            outputs[t] = h_new * valid.to(h_new.dtype)
-    return torch.stack(outputs, dim=1), h
+    gates_x = F.linear(inputs.transpose(0, 1), w_ih, b_ih).contiguous()
+    out, *_ = _Recurrence.apply(gates_x, w_hh, b_hh)
+    return out.transpose(0, 1)
 
 
 class ScratchGRU(nn.Module):
@@ -94,11 +139,15 @@ class ScratchGRU(nn.Module):
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, T, in]; lengths [B] or None (every step valid).
+        """x [B, T, in]; lengths [B] (1..T) or None (every step valid).
 
         Returns output [B, T, D*H] (zeros beyond each length) and h_n [L*D, B, H].
         """
-        mask = None if lengths is None else length_mask(lengths.to(x.device), x.shape[1])
+        batch, total, _ = x.shape
+        lengths = (torch.full((batch,), total, device=x.device) if lengths is None
+                   else lengths.to(x.device).clamp(1, total))
+        index = reverse_index(lengths, total) if self.bidirectional else None
+        rows = torch.arange(batch, device=x.device)
         finals: list[torch.Tensor] = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -106,12 +155,13 @@ class ScratchGRU(nn.Module):
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
             outputs = []
             for direction, sfx in enumerate(self._suffixes):
-                out, h = _run_direction(layer_input, mask, self._layer_params(layer, sfx),
-                                        reverse=direction == 1)
-                outputs.append(out)
-                finals.append(h)
-            layer_input = torch.cat(outputs, dim=-1)
-        return layer_input, torch.stack(finals)
+                seq = layer_input if direction == 0 else reverse_within_length(layer_input, index)
+                out = _run_direction(seq, self._layer_params(layer, sfx))
+                finals.append(out[rows, lengths - 1])
+                outputs.append(out if direction == 0 else reverse_within_length(out, index))
+            layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        mask = length_mask(lengths, total).unsqueeze(-1).to(layer_input.dtype)
+        return layer_input * mask, torch.stack(finals)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

@@ -142,10 +142,25 @@ def shuffled_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Batches of rows sorted by length (little padding); callers scatter results back by index."""
+def eval_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Batches of rows sorted by length (little padding); callers scatter results back by index.
+
+    At most batch_size rows each and, with max_tokens, at most that many padded positions
+    (rows x the batch's longest row, at least one row): short rows share big batches, long
+    rows do not blow up the activations."""
     order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if max_tokens is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[np.ndarray] = []
+    start, sorted_lengths = 0, np.maximum(lengths[order], 1)
+    while start < len(order):
+        # rows start..end-1 fit when (end - start) * sorted_lengths[end - 1] <= max_tokens
+        window = sorted_lengths[start : start + batch_size]
+        fits = np.arange(1, len(window) + 1) * window <= max_tokens
+        size = max(1, int(np.argmin(fits)) if not fits.all() else len(fits))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
 
 
 @dataclass

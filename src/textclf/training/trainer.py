@@ -26,6 +26,7 @@ from textclf.splits import SPLITS, quick_sample, read_classes
 from textclf.text.vocab import load_vocab
 from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded
 from textclf.training.device import (
+    configure_cpu,
     make_precision,
     resolve_device,
     rng_state,
@@ -263,6 +264,7 @@ def train_variant(
     interrupt a run). Returns the metrics.json document.
     """
     check_inputs(variant, embedding_path)
+    cpu_info = configure_cpu()  # denormals flushed, threads = the job's threads (device.py)
     vid, model_cfg, cfg = variant.id, variant.model, variant.training
     device = resolve_device(cfg.device)
     out_dir = Path(out_dir)
@@ -305,7 +307,7 @@ def train_variant(
         report_epoch=cfg.report_epoch, early_stopped=progress.stopped_early, device=str(device),
         precision=precision.name, sparse_embeddings=sparse_why, quick=variant.quick is not None,
         empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
-        vocab_size=data.vocab_size,
+        vocab_size=data.vocab_size, **cpu_info,
     )
     _write_model(out_dir / "model.pt", model, variant, data, sparse, reported_epoch)
     write_results(out_dir, metrics=metrics, history=progress.history,
