@@ -61,9 +61,11 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from textclf.models import build_model
+from textclf.settings import OptimizerConfig, RNNConfig, TrainingConfig, from_dict
+from textclf.splits import stratified_indices
 from textclf.text.tokenize import make_tokenizer, read_split
 from textclf.text.vocab import UNK_INDEX, load_vocab
-from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded, stratified_indices
+from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded
 from textclf.training.device import (
     flush_denormals,
     keep_freed_memory,
@@ -86,7 +88,8 @@ BUILTIN_MODEL = {
 BUILTIN_TRAINING = {
     "seed": 1, "epochs": 1, "batch_size": 64, "max_len": 256, "padding": "bucket",
     "optimizer": {"name": "adam", "lr": 0.001, "momentum": 0.0, "weight_decay": 0.0, "eps": 1.0e-8},
-    "warmup_steps": 0, "clip_grad_norm": None, "device": "auto", "amp": True, "sparse_embeddings": "auto",
+    "warmup_steps": 0, "clip_grad_norm": None, "early_stopping_patience": None, "eval_split": "val",
+    "report_epoch": "best", "device": "auto", "amp": True, "sparse_embeddings": "auto",
 }
 TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3, "gru_scratch": 3}
@@ -99,10 +102,13 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model, training) from a params.yaml variant or the built-in config, with CLI overrides."""
     if args.variant:
         from textclf.config import load_params
-        from textclf.studies import variant_by_id
+        from textclf.settings import to_dict
+        from textclf.studies import resolve_variants
 
-        variant = variant_by_id(load_params(args.params), args.variant, quick=False)
-        model, training = copy.deepcopy(variant["model"]), copy.deepcopy(variant["training"])
+        found = [v for v in resolve_variants(load_params(args.params), "all") if args.variant in (v.id, v.run_id)]
+        if not found:
+            raise SystemExit(f"unknown variant {args.variant!r}: `textclf variants` lists them")
+        model, training = to_dict(found[0].model), to_dict(found[0].training)
         if model["type"] != "rnn":
             raise SystemExit(f"{args.variant} is a {model['type']} variant: nothing to benchmark")
         # A pre-trained matrix is replaced by a GloVe-like random one of the same width.
@@ -217,11 +223,14 @@ def pipeline_run(model_cfg, training, data: Data, device, *, budget: float | Non
     keep_freed_memory()
     seed_everything(training["seed"])
     vocab_size = len(data.vocab)
-    sparse, why = sparse_embedding_choice(model_cfg, training, vocab_size, device)
+    typed_model = from_dict(RNNConfig, {**model_cfg, "embedding": {**model_cfg["embedding"], "source": "random"}},
+                            "benchmark model")
+    typed_training = from_dict(TrainingConfig, training, "benchmark training")
+    sparse, why = sparse_embedding_choice(typed_model, typed_training, vocab_size, device)
     model = build_model(model_cfg, vocab_size=vocab_size, num_classes=data.num_classes, embedding_matrix=matrix,
                         sparse=sparse).to(device)
     model.pack_bidirectional = pack
-    optim = build_optimization(model, training)
+    optim = build_optimization(model, typed_training)
     precision = make_precision(device, training.get("amp", False))
     batches = epoch_batches(data.split, training["batch_size"], seed=training["seed"], epoch=1, padding="bucket")
     kw = {"max_len": training["max_len"], "fixed": False, "device": device, "precision": precision,
@@ -322,7 +331,8 @@ def naive_run(model_cfg, training, data: Data, device, *, budget: float | None,
             model.embedding.weight.copy_(torch.from_numpy(matrix))
     model = model.to(device)
     opt_cfg = training["optimizer"]
-    optimizer = make_optimizer(opt_cfg["name"], list(model.parameters()), opt_cfg)
+    optimizer = make_optimizer(opt_cfg["name"], list(model.parameters()),
+                               from_dict(OptimizerConfig, opt_cfg, "benchmark optimizer"))
     loader = DataLoader(list(zip(data.texts, data.split.labels.tolist(), strict=True)),
                         batch_size=training["batch_size"], shuffle=True,
                         generator=torch.Generator().manual_seed(training["seed"]),

@@ -20,6 +20,7 @@ from textclf.errors import DataError
 from textclf.metrics import HISTORY_COLUMNS, classification_metrics, never_learned
 from textclf.models import build_model
 from textclf.settings import QuickCaps, RNNConfig, Variant, from_dict, variant_from_dict
+from textclf.splits import stratified_indices
 from textclf.studies import apply_quick
 from textclf.training import train_variant
 from textclf.training import trainer as trainer_mod
@@ -29,7 +30,6 @@ from textclf.training.batching import (
     collate,
     eval_batches,
     load_encoded,
-    stratified_indices,
 )
 from textclf.training.optim import build_optimization, sparse_embedding_choice, warmup_factor
 
@@ -86,7 +86,16 @@ def data_dirs(tmp_path_factory) -> tuple[Path, Path]:
         write_encoded(root / "encoded" / f"{split}.parquet", rows, labels, start)
         start += n
     write_stats(root / "prepared")
+    write_vocab(root / "encoded" / "vocab.json", VOCAB)
     return root / "prepared", root / "encoded"
+
+
+def write_vocab(path: Path, size: int) -> Path:
+    from textclf.text.vocab import Vocab, save_vocab
+
+    itos = ["<pad>", "<unk>", *(f"w{i}" for i in range(2, size))]
+    save_vocab(Vocab(itos=itos, counts=[0] * len(itos), config={}), path)
+    return path
 
 
 def make_variant(**training) -> dict:
@@ -119,6 +128,7 @@ def typed(variant: dict) -> Variant:
 
 def run(variant, dirs, out: Path, **kw) -> dict:
     prepared, encoded = dirs
+    kw.setdefault("vocab_file", encoded / "vocab.json")
     return train_variant(typed(variant), prepared_dir=prepared, encoded_dir=encoded, out_dir=out, **kw)
 
 
@@ -378,7 +388,7 @@ def test_vocab_file_sizes_the_table_and_is_recorded(data_dirs, tmp_path):
 def test_embedding_file_checks(tmp_path):
     variant = make_variant()
     variant["model"]["embedding"]["source"] = "glove50"
-    kw = {"prepared_dir": tmp_path, "encoded_dir": tmp_path, "out_dir": tmp_path}
+    kw = {"prepared_dir": tmp_path, "encoded_dir": tmp_path, "out_dir": tmp_path, "vocab_file": tmp_path / "v.json"}
     with pytest.raises(ParamsError, match="toy/unit/gru.*model.embedding.source.*no embedding matrix"):
         train_variant(typed(variant), **kw)
     with pytest.raises(DataError, match="does not exist"):
@@ -394,6 +404,7 @@ def test_empty_train_split_is_a_data_error(tmp_path):
     write_encoded(tmp_path / "enc" / "val.parquet", rows, labels)
     write_encoded(tmp_path / "enc" / "test.parquet", rows, labels)
     write_stats(tmp_path / "prep")
+    write_vocab(tmp_path / "enc" / "vocab.json", VOCAB)
     with pytest.raises(DataError, match="train split is empty"):
         run(make_variant(), (tmp_path / "prep", tmp_path / "enc"), tmp_path / "out")
 
@@ -449,7 +460,8 @@ def test_cli_trains_a_job_file(tmp_path, data_dirs, capsys):
     tfidf["model"] = {"type": "tfidf_logreg", "ngram_max": 2, "min_df": 1, "max_features": None, "C": 10.0}
     script.main([str(_job(tmp_path, tfidf, {"prepared": str(tmp_path / "prep")}, "tfidf"))])
     assert json.loads((tmp_path / "tfidf" / "metrics.json").read_text())["variant"] == "toy/unit/gru"
-    job = _job(tmp_path, make_variant(epochs=1), {"prepared": str(data_dirs[0]), "encoded": str(data_dirs[1])}, "gru")
+    job = _job(tmp_path, make_variant(epochs=1), {"prepared": str(data_dirs[0]), "encoded": str(data_dirs[1]),
+                                                  "vocab_file": str(data_dirs[1] / "vocab.json")}, "gru")
     script.main([str(job)])
     assert "full/toy/unit/gru/seed3: test accuracy" in capsys.readouterr().out
 

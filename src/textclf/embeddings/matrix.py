@@ -15,10 +15,10 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from textclf.errors import DataError
+from textclf.text.vocab import PAD_INDEX
 
 OOV_DEFAULTS: dict[str, Any] = {"oov_init": "normal", "seed": 0}
 OOV_STD = 0.01
-PAD_INDEX = 0
 
 
 def lookup_indices(itos: Sequence[str], vectors: KeyedVectors, skip: Collection[str]) -> np.ndarray:

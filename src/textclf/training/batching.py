@@ -8,7 +8,6 @@ padded only to its own longest row and the recurrent network wastes little work 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-from sklearn.model_selection import train_test_split
 
-PAD_INDEX = 0
-UNK_INDEX = 1
+from textclf.text.vocab import UNK_INDEX
+
 BUCKET_CHUNK_BATCHES = 50
 """A shuffled chunk of this many batches is sorted by length before it is cut into batches."""
 
@@ -101,23 +99,6 @@ def _fill_empty_rows(split: EncodedSplit) -> EncodedSplit:
     return split
 
 
-def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted row indices of a seeded, class-stratified sample of at most n rows.
-
-    Sorted so the sample keeps the split's deterministic row order. Falls back to a plain
-    seeded sample when a class is too small to stratify.
-    """
-    labels = np.asarray(labels)
-    if n >= len(labels):
-        return np.arange(len(labels))
-    index = np.arange(len(labels))
-    try:
-        chosen, _ = train_test_split(index, train_size=n, stratify=labels, random_state=seed)
-    except ValueError:
-        chosen, _ = train_test_split(index, train_size=n, random_state=seed)
-    return np.sort(chosen)
-
-
 def bucket_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """Row indices of every training batch of one epoch, length-bucketed.
 
@@ -191,14 +172,6 @@ def collate(split: EncodedSplit, index: np.ndarray, max_len: int, fixed: bool = 
         lengths=torch.from_numpy(lengths.astype(np.int64)),
         labels=torch.from_numpy(split.labels[index]),
     )
-
-
-def iter_batches(
-    split: EncodedSplit, batches: list[np.ndarray], max_len: int, fixed: bool = False
-) -> Iterator[Batch]:
-    for index in batches:
-        yield collate(split, index, max_len, fixed)
-
 
 def epoch_batches(
     split: EncodedSplit, batch_size: int, *, seed: int, epoch: int, padding: str

@@ -72,29 +72,20 @@ class RunData:
     test: EncodedSplit
     classes: list[str]
     vocab_size: int
-    vocab_sha256: str | None
+    vocab_sha256: str
 
     def split(self, name: str) -> EncodedSplit:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
-def _vocab_facts(vocab_file: str | Path | None, embedding: np.ndarray | None,
-                 splits: list[EncodedSplit]) -> tuple[int, str | None]:
-    """(vocab size, sha256 or None). Size: the vocab file, else the embedding matrix rows,
-    else the largest id seen + 1 (with a warning). The sha256 recorded by the encode stage
-    must agree with the vocab file's."""
+def _vocab_facts(vocab_file: str | Path, splits: list[EncodedSplit]) -> tuple[int, str]:
+    """(vocab size, sha256) from the vocab file; the encode stage's recorded sha256 must agree."""
+    vocab = load_vocab(vocab_file)
     encoded_sha = next((s.vocab_sha256 for s in splits if s.vocab_sha256), None)
-    if vocab_file is not None:
-        vocab = load_vocab(vocab_file)
-        if encoded_sha and encoded_sha != vocab.sha256:
-            raise DataError(f"the encoded splits were built with another vocabulary than {vocab_file} "
-                            "(sha256 differs): rerun the encode stage")
-        return len(vocab), vocab.sha256
-    if embedding is not None:
-        return int(embedding.shape[0]), encoded_sha
-    size = max((int(s.values.max()) + 1 for s in splits if len(s.values)), default=2)
-    log.warning("no vocab file given: embedding table sized from the largest token id (%d rows)", size)
-    return max(size, 2), encoded_sha
+    if encoded_sha and encoded_sha != vocab.sha256:
+        raise DataError(f"the encoded splits were built with another vocabulary than {vocab_file} "
+                        "(sha256 differs): rerun the encode stage")
+    return len(vocab), vocab.sha256
 
 
 def load_run_data(
@@ -102,8 +93,7 @@ def load_run_data(
     *,
     prepared_dir: str | Path,
     encoded_dir: str | Path,
-    vocab_file: str | Path | None = None,
-    embedding: np.ndarray | None = None,
+    vocab_file: str | Path,
 ) -> RunData:
     """Encoded splits (quick-mode sampled), class names and vocabulary size, checked."""
     classes = read_classes(prepared_dir)
@@ -119,7 +109,7 @@ def load_run_data(
         if bad.any():
             raise DataError(f"{encoded_dir}/{name}.parquet: labels outside 0..{len(classes) - 1} (stats.json lists {len(classes)} classes)")
         splits.append(split)
-    vocab_size, sha = _vocab_facts(vocab_file, embedding, splits)
+    vocab_size, sha = _vocab_facts(vocab_file, splits)
     for name, split in zip(SPLITS, splits, strict=True):
         if len(split.values) and int(split.values.max()) >= vocab_size:
             raise DataError(f"{encoded_dir}/{name}.parquet: token id {int(split.values.max())} ≥ vocabulary size {vocab_size} (encoded with another vocab?)")
@@ -253,8 +243,8 @@ def train_variant(
     prepared_dir: str | Path,
     encoded_dir: str | Path,
     out_dir: str | Path,
+    vocab_file: str | Path,
     embedding_path: str | Path | None = None,
-    vocab_file: str | Path | None = None,
     on_epoch_end: EpochHook | None = None,
 ) -> dict[str, Any]:
     """Train an rnn variant and write model.pt, history.csv, metrics.json, predictions.parquet.
@@ -271,8 +261,7 @@ def train_variant(
     ckpt_path = out_dir / CHECKPOINT
 
     embedding = np.load(embedding_path) if embedding_path is not None else None
-    data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir,
-                         vocab_file=vocab_file, embedding=embedding)
+    data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir, vocab_file=vocab_file)
     seed_everything(cfg.seed)
     sparse, sparse_why = sparse_embedding_choice(model_cfg, cfg, data.vocab_size, device)
     model = build_model(to_dict(model_cfg), vocab_size=data.vocab_size, num_classes=len(data.classes),
