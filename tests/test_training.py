@@ -595,3 +595,22 @@ def test_predict_proba_does_not_depend_on_how_rows_are_batched(data_dirs, monkey
     monkeypatch.setattr(loop, "EVAL_MAX_TOKENS", 1)
     one_by_one = loop.predict_proba(model, split, **kw)
     np.testing.assert_allclose(big, one_by_one, atol=1e-6)
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(caplog):
+    from textclf.training.loop import ProgressLog
+
+    clock = iter([1.0])
+    progress = ProgressLog("epoch 1/3", total=10, start=0.0, every=0.5)
+    import textclf.training.loop as loop
+
+    real = loop.time.perf_counter
+    loop.time.perf_counter = lambda: next(clock)
+    try:
+        with caplog.at_level("INFO"):
+            assert progress.due(2)
+            progress.log(2, rows=64, tokens=6400, loss=0.5, acc=0.75)
+    finally:
+        loop.time.perf_counter = real
+    line = caplog.records[-1].getMessage()
+    assert "epoch 1/3: 2/10 batches (20%)" in line and "64 rows/s" in line and "ETA 0:04" in line

@@ -8,6 +8,7 @@ paths under inference_mode, on length-sorted batches sized by a token budget.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -21,8 +22,13 @@ from textclf.training.batching import EncodedSplit, collate, eval_batches
 from textclf.training.device import Precision, to_device
 from textclf.training.optim import Optimization
 
+log = logging.getLogger(__name__)
+
 BAR_EVERY = 20
 """Refresh the progress bar's loss/acc every this many batches."""
+LOG_EVERY_SECONDS = 30.0
+"""When stderr is not a terminal (the engines pipe it through tee into the job's log), tqdm is
+off: a progress line with rate and ETA is logged at most this often instead."""
 EVAL_MAX_ROWS = 256
 EVAL_MAX_TOKENS = 16_384
 """Evaluation batches: at most this many rows and padded positions (rows x longest row). On
@@ -40,6 +46,35 @@ class EpochStats:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class ProgressLog:
+    """Periodic progress lines for logs: batches done, rows/s, tokens/s, running loss and
+    accuracy, and the time left in the epoch."""
+
+    def __init__(self, desc: str, total: int, start: float, every: float = LOG_EVERY_SECONDS) -> None:
+        self.desc, self.total, self.start, self.every = desc, total, start, every
+        self.last = start
+
+    def due(self, step: int) -> bool:
+        """Time for a line (not at the last batch: the epoch summary follows)."""
+        now = time.perf_counter()
+        if now - self.last < self.every or step == self.total:
+            return False
+        self.last = now
+        return True
+
+    def log(self, step: int, rows: int, tokens: int, loss: float, acc: float) -> None:
+        elapsed = self.last - self.start
+        eta = elapsed / step * (self.total - step)
+        log.info("%s: %d/%d batches (%.0f%%), %.0f rows/s, %.0f tok/s, loss %.4f acc %.4f, ETA %s",
+                 self.desc, step, self.total, 100 * step / self.total, rows / elapsed, tokens / elapsed,
+                 loss, acc, _clock(eta))
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def train_epoch(
@@ -63,6 +98,7 @@ def train_epoch(
     seen = tokens = 0
     start = time.perf_counter()
     bar = tqdm(batches, desc=desc, disable=None, leave=False, unit="batch")
+    progress = ProgressLog(desc, len(batches), start)
     for step, index in enumerate(bar, 1):
         batch = collate(split, index, max_len, fixed)
         ids, labels = move(batch.ids), move(batch.labels)
@@ -77,6 +113,8 @@ def train_epoch(
         tokens += batch.tokens
         if step % BAR_EVERY == 0 or step == len(batches):
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+        if bar.disable and progress.due(step):
+            progress.log(step, seen, tokens, loss_sum.item() / seen, correct.item() / seen)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
