@@ -567,6 +567,33 @@ def run_suite(data: Data, configs: list[dict[str, Any]], budget: float, device: 
     }
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """A saved suite result as the README's markdown table."""
+    sgemm = result["sgemm_gflops"]
+    lines = ["| cell | dir | hidden | batch | max_len | init | pipeline tok/s | naive tok/s | speed-up "
+             "| GFLOP/s | % of sgemm | vs packed |", "|" + "---|" * 12]
+    for row in result["results"]:
+        c = row["config"]
+        packed = f"{row['speedup_vs_packed']:.1f}x" if "speedup_vs_packed" in row else ""
+        if "time_ratio_to_nn_gru" in row:
+            packed = f"({row['time_ratio_to_nn_gru']:.2f}x nn.GRU's time)"
+        lines.append(f"| {c['cell']} | {'bi' if c['bidirectional'] else 'uni'} | {c['hidden']} | {c['batch_size']} "
+                     f"| {c['max_len']} | {c['init']} | {row['pipeline_tokens_per_s']:,.0f} "
+                     f"| {row['naive_tokens_per_s']:,.0f} | {row['speedup']:.1f}x | {row['achieved_gflops']:.0f} "
+                     f"| {row['achieved_gflops'] / sgemm:.0%} | {packed} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -593,8 +620,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--configs", type=int, metavar="N", help="suite: only the first N configs (smoke test)")
     parser.add_argument("--repeats", type=int, default=2, help="suite: rounds per config; the best counts")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--table", metavar="JSON", help="print a saved suite result as a markdown table and stop")
     parser.add_argument("--naive-worker", metavar="DATA", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text(encoding="utf-8"))))
+        return {}
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.naive_worker:
@@ -615,8 +646,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data = Data(prepared, encoded, vocab_file, args.max_rows, BUILTIN_TRAINING["seed"])
         source = ("imdb" if args.imdb else "synthetic") if not args.prepared else str(args.prepared)
         info = {"data": source, "rows": len(data.split), "vocab": len(data.vocab), "device": str(device),
-                "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor()
-                or platform.machine(), "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg()}
+                "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": _cpu_model(),
+                "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg()}
         if single:
             result = run_single(args, data, device) | info
         else:
