@@ -12,8 +12,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textclf.models import CELLS, ScratchGRU, build_model
+from textclf.models.classifier import run_padded
 from textclf.models.gru_scratch import _Recurrence
-from textclf.models.padded_rnn import reverse_index, reverse_within_length, run_padded
+from textclf.models.pooling import reverse_index, reverse_within_length
 
 VOCAB, CLASSES, DIM, HIDDEN = 40, 3, 6, 5
 TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -177,12 +178,12 @@ def test_scratch_gru_gradients_equal_nn_gru_packed(bidirectional):
 
 @pytest.mark.parametrize("cell", list(TORCH_CELLS))
 def test_a_batch_without_padding_takes_one_module_call_and_still_equals_packed(cell, monkeypatch):
-    import textclf.models.padded_rnn as padded_rnn
+    import textclf.models.classifier as classifier
 
     torch.manual_seed(2)
     rnn = TORCH_CELLS[cell](DIM, HIDDEN, num_layers=2, bidirectional=True, batch_first=True).eval()
     x, lengths = torch.randn(4, 6, DIM), torch.full((4,), 6)
-    monkeypatch.setattr(padded_rnn, "_run", None)  # the per-layer path would fail
+    monkeypatch.setattr(classifier, "_run", None)  # the per-layer path would fail
     out, h_n = run_padded(rnn, x, lengths)
     ref_out, ref_h = packed_reference(rnn, x, lengths)
     assert torch.allclose(out, ref_out, atol=TOL)

@@ -33,8 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textclf.models.padded_rnn import reverse_index, reverse_within_length
-from textclf.models.pooling import length_mask
+from textclf.models.pooling import length_mask, reverse_index, reverse_within_length
 
 
 class _Recurrence(torch.autograd.Function):

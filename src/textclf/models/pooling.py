@@ -1,4 +1,5 @@
-"""Sequence summaries: turn per-step RNN outputs [B, T, F] into one vector [B, F].
+"""Sequence summaries: turn per-step RNN outputs [B, T, F] into one vector [B, F]; and the
+index helpers every path over right-padded batches shares (masks, reversal within length).
 
 Every summary looks at valid positions only (t < length), so a batch's padding never changes
 a sequence's logits. The one exception, `padded_last`, is the reference flaw reproduced on
@@ -17,6 +18,20 @@ def length_mask(lengths: torch.Tensor, total_length: int) -> torch.Tensor:
     """Bool [B, T]: True at valid positions (t < length) of right-padded sequences."""
     steps = torch.arange(total_length, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def reverse_index(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """int64 [B, T]: position t of row b reads position length_b-1-t (t < length_b), else t.
+
+    Applying it twice is the identity, so the same index reverses and restores."""
+    steps = torch.arange(total, device=lengths.device).unsqueeze(0)
+    lengths = lengths.unsqueeze(1)
+    return torch.where(steps < lengths, lengths - 1 - steps, steps)
+
+
+def reverse_within_length(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x [B, T, F] with each row's first length_b steps reversed (padding stays in place)."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def last_hidden(h_n: torch.Tensor | tuple[torch.Tensor, ...], num_directions: int) -> torch.Tensor:

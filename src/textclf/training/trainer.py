@@ -254,7 +254,7 @@ def train_variant(
     interrupt a run). Returns the metrics.json document.
     """
     check_inputs(variant, embedding_path)
-    cpu_info = configure_cpu()  # denormals flushed, threads = the job's threads (device.py)
+    cpu_info = configure_cpu()  # denormals flushed, freed memory kept, job threads (device.py)
     vid, model_cfg, cfg = variant.id, variant.model, variant.training
     device = resolve_device(cfg.device)
     out_dir = Path(out_dir)
