@@ -34,6 +34,14 @@ from textclf.settings import (
 )
 
 OVERRIDE_SECTIONS = ("model", "training")
+# The TF-IDF baseline reads only the seed of `training`: its other keys are fixed here, so an
+# edit to the neural training defaults (epochs, batch size, ...) does not rerun it.
+BASELINE_TRAINING: dict[str, Any] = {
+    "seed": 0, "epochs": 1, "batch_size": 1, "max_len": 1, "padding": "bucket",
+    "optimizer": {"name": "sgd", "lr": 1.0, "momentum": 0.0, "weight_decay": 0.0, "eps": 1.0},
+    "warmup_steps": 0, "clip_grad_norm": None, "early_stopping_patience": None, "eval_split": "val",
+    "report_epoch": "last", "device": "cpu", "amp": False, "sparse_embeddings": False,
+}
 MODES = ("full", "quick")
 
 
@@ -237,6 +245,7 @@ def _resolve_one(
         model = _embedding_from_source(params, model, where)
     else:  # the baseline's preset carries no rnn keys; a study `set` for rnn variants may
         model = {k: v for k, v in model.items() if k in {"type", "ngram_max", "min_df", "max_features", "C"}}
+        training = {**BASELINE_TRAINING, "seed": training["seed"]}
     variant = Variant(
         dataset=dataset,
         study=study_name,
