@@ -79,3 +79,19 @@ def test_dvc_job_list_keys_are_valid_and_unique():
     for family in jobs.values():
         for key in family:
             assert all(c.isalnum() or c in "-_" for c in key), key
+
+
+def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeypatch):
+    from textclf.estimate import estimate_line, save_estimates, study_estimates
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".textclf").mkdir()
+    (tmp_path / ".textclf" / "throughput.json").write_text(
+        json.dumps({"rate": 1e9, "host": __import__("os").uname().nodename}))
+    rows, rate, source = study_estimates(_plan(), tmp_path)
+    assert rate == 1e9 and {r["study"] for r in rows} == {"s", "b"}
+    assert all(r["to_train"] == r["replicas"] and r["seconds"] > 0 for r in rows)
+    save_estimates("full", rows, source, tmp_path)
+    seconds = next(r["seconds"] for r in rows if r["study"] == "s")
+    line = estimate_line("full", "s", 2 * seconds, tmp_path)
+    assert "2.00x the estimate" in line and estimate_line("full", "nope", 1.0, tmp_path) is None

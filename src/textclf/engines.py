@@ -84,9 +84,10 @@ def _use_this_python() -> None:
 
 def plan_summary(plan: Plan, cores: int) -> str:
     """The first lines of a run: per study what trains, what is cached, how long it should take."""
-    from textclf.estimate import format_duration, plan_table, study_estimates
+    from textclf.estimate import format_duration, plan_table, save_estimates, study_estimates
 
     rows, _, source = study_estimates(plan)
+    save_estimates(plan.mode, rows, source)
     wall = sum(r["seconds"] for r in rows) / max(cores, 1)
     return (f"{plan_table(rows)}\nestimated training time with --cores {cores}: {format_duration(wall)} ({source}); "
             "`textclf plan` prints this without running")

@@ -166,3 +166,28 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             row["to_train"] += 1
             row["seconds"] += replica_seconds(variant, sizes[variant.dataset], rate)
     return list(rows.values()), rate, source
+
+
+ESTIMATES_DIR = Path(".textclf/estimates")
+
+
+def save_estimates(mode: str, rows: list[dict[str, Any]], source: str, root: Path = Path(".")) -> None:
+    """What a run was expected to take (per study), for the report to compare with the measured time."""
+    atomic.write_json(root / ESTIMATES_DIR / f"{mode}.json", {
+        "when": time.strftime("%Y-%m-%d %H:%M"), "source": source,
+        "studies": {r["study"]: {"seconds": r["seconds"], "to_train": r["to_train"]} for r in rows}})
+
+
+def estimate_line(mode: str, study: str, measured_seconds: float, root: Path = Path(".")) -> str | None:
+    """'Estimated before the run: X for N replicas; measured: Y (ratio)' or None if no estimate."""
+    path = root / ESTIMATES_DIR / f"{mode}.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    entry = saved.get("studies", {}).get(study)
+    if not entry or not entry.get("to_train") or not entry.get("seconds") or measured_seconds <= 0:
+        return None
+    ratio = measured_seconds / entry["seconds"]
+    return (f"Training time: estimated {format_duration(entry['seconds'])} for {entry['to_train']} replica(s) "
+            f"before the run ({saved['when']}, {saved['source']}); measured {format_duration(measured_seconds)} "
+            f"of training, {ratio:.2f}x the estimate.")
