@@ -619,11 +619,11 @@ def test_mirror_fix_makes_a_bad_raw_file_untrusted(tmp_path, server):
     (mirror / "grp" / "data.bin").write_bytes(PAYLOAD)
     (mirror / "SHA256SUMS").write_text(f"{PAYLOAD_SHA}  grp/data.bin\n")
     with pytest.raises(ChecksumError) as err:
-        verify_raw(dest, "grp/data.bin", url=url, sha256=None, mirror=mirror,
-                   params_path="p.yaml", raw_dir=tmp_path / "raw")
+        verify_raw(dest, "grp/data.bin", url=url, sha256=None, mirror=mirror)
     msg = str(err.value)
     assert str(dest) in msg and PAYLOAD_SHA in msg and str(mirror / "SHA256SUMS") in msg
-    assert redownload_command("grp/data.bin", "p.yaml", tmp_path / "raw") in msg
+    assert redownload_command("grp/data.bin") in msg
+    assert "python workflow/scripts/download.py jobs/download/grp/data.bin.json" in msg
     result = fetch(url, dest, sha256=None, mirror=mirror, group="grp")
     assert not result.up_to_date and dest.read_bytes() == PAYLOAD
     assert Path(f"{dest}.bad").read_bytes() == PAYLOAD[:500]

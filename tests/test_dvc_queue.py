@@ -65,12 +65,6 @@ def _param(data: dict, dotted: str):
     return node
 
 
-def _leaves(obj) -> list:
-    if isinstance(obj, dict):
-        return [v for x in obj.values() for v in _leaves(x)]
-    return [obj]
-
-
 def test_queued_grid_runs_two_at_a_time_and_exp_show_lists_every_experiment(tmp_path):
     root = _helper().build(tmp_path / "queue")
     (key, values), = GRID.items()
@@ -101,7 +95,9 @@ def test_queued_grid_runs_two_at_a_time_and_exp_show_lists_every_experiment(tmp_
     for name, value in names.items():
         data = experiments[name]["data"]
         assert _param(data, key) == value
-        metrics = data["metrics"]["reports/summary.json"]["data"]
-        accuracies = [v for v in _leaves(metrics) if isinstance(v, float)]
-        assert accuracies and all(0.0 <= a <= 1.0 for a in accuracies[:3]), metrics
-        assert metrics["tiny"]["variants_done"] == 2
+        summary = data["metrics"]["reports/summary.json"]["data"]  # {mode, job_sha256, studies}
+        assert summary["mode"] == "full", summary
+        metrics = summary["studies"]["tiny"]
+        assert metrics["variants_done"] == 2, metrics
+        accuracies = list(metrics["accuracy"].values())  # <dataset>.<study>.<variant>.seed<k>
+        assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies), metrics

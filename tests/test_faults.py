@@ -28,9 +28,9 @@ from test_download import Script, serve
 
 from helpers import REPO, real_params, with_studies
 from textclf.download import read_sidecar
+from textclf.plan import Plan
 from textclf.report import build_report
 from textclf.report.collect import collect, describe_variant
-from textclf.studies import resolve_variants
 
 SCRIPTS = REPO / "workflow" / "scripts"
 TOPICS = [["market", "stocks", "profit", "bank"], ["match", "goal", "team", "coach"],
@@ -113,31 +113,48 @@ def tiny_params() -> dict:
         "set": {"model": {"hidden": 8, "embedding": {"dim": 8}}}, "variants": {"lstm": {}}}})
 
 
+def write_jobs(root: Path, params: dict) -> Plan:
+    """params.yaml and the job files the plan writes from it (jobs/<stage>/...json)."""
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    plan = Plan(params)
+    plan.write_job_files(root)
+    return plan
+
+
+ENCODE_JOB = "jobs/encode/tiny/v.json"  # -> data/encoded/tiny/v
+TRAIN_JOB = "jobs/train/full/tiny/s/lstm/seed1.json"  # -> results/full/tiny/s/lstm/seed1
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """params.yaml, data/raw (synthetic AG News), data/prepared/tiny and data/vocab/tiny/v.json."""
+    """params.yaml, its job files, data/raw (synthetic AG News), data/prepared/tiny and
+    data/vocab/tiny/v.json."""
     root = tmp_path_factory.mktemp("faults")
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    write_jobs(root, tiny_params())
     raw = root / "data" / "raw" / "ag_news"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     (raw / "train.csv").write_text(_agnews_csv(rng, 400))
     (raw / "test.csv").write_text(_agnews_csv(rng, 100))
-    run_stage("prepare", "--dataset", "tiny", "--raw", "data/raw", "--out", "data/prepared/tiny",
-              cwd=root)
-    run_stage("vocab", "--dataset", "tiny", "--vocab", "v", "--prepared", "data/prepared/tiny",
-              "--out", "data/vocab/tiny/v.json", cwd=root)
+    run_stage("prepare", "jobs/prepare/tiny.json", cwd=root)
+    run_stage("vocab", "jobs/vocab/tiny/v.json", cwd=root)
     return root
 
 
-def encode_args(out: str) -> list[str]:
-    return ["--dataset", "tiny", "--vocab", "v", "--prepared", "data/prepared/tiny",
-            "--vocab-file", "data/vocab/tiny/v.json", "--out", out]
+def job_out(root: Path, job: str) -> str:
+    """The output the plan's job file names (repo-relative)."""
+    return json.loads((root / job).read_text())["out"]
 
 
-def train_args(out: str, encoded: str) -> list[str]:
-    return ["--variant", "tiny/s/lstm", "--no-quick", "--prepared", "data/prepared/tiny",
-            "--encoded", encoded, "--vocab-file", "data/vocab/tiny/v.json", "--out", out]
+def job_with_out(root: Path, job: str, out: str) -> str:
+    """A copy of the plan's job file that writes to `out` instead: the same settings run
+    uninterrupted, for the killed run to be compared with."""
+    settings = json.loads((root / job).read_text())
+    copy = root / "ref-jobs" / out.replace("/", "_")
+    copy = copy.with_name(copy.name + ".json")
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_text(json.dumps({**settings, "out": out}))
+    return str(copy.relative_to(root))
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -160,14 +177,14 @@ enc.write_parquet = _write_then_hang
 
 def test_encode_killed_mid_way_leaves_no_trusted_output_and_rerun_is_identical(project):
     """Issue 10.9: SIGKILL during encode left a .tmp directory forever."""
-    run_stage("encode", *encode_args("data/encoded/tiny/ref"), cwd=project)
+    assert job_out(project, ENCODE_JOB) == "data/encoded/tiny/v"
+    run_stage("encode", job_with_out(project, ENCODE_JOB, "data/encoded/tiny/ref"), cwd=project)
     out = project / "data" / "encoded" / "tiny" / "v"
-    kill_stage_when("encode", encode_args("data/encoded/tiny/v"), project, lambda: False,
-                    hook=PAUSE_AFTER_FIRST_SPLIT)
+    kill_stage_when("encode", [ENCODE_JOB], project, lambda: False, hook=PAUSE_AFTER_FIRST_SPLIT)
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".v.")]
     assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")  # what the kill leaves
     assert not out.exists()  # nothing that looks complete
-    run_stage("encode", *encode_args("data/encoded/tiny/v"), cwd=project)
+    run_stage("encode", ENCODE_JOB, cwd=project)
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
     assert _files(out) == _files(project / "data" / "encoded" / "tiny" / "ref")
 
@@ -189,14 +206,14 @@ TIMING_KEYS = {"seconds_per_epoch", "tokens_per_second", "resumed_from_epoch"}
 
 
 def test_train_killed_after_an_epoch_resumes_to_identical_results(project):
-    run_stage("encode", *encode_args("data/encoded/tiny/v"), cwd=project)
-    enc = "data/encoded/tiny/v"
-    run_stage("train", *train_args("results/ref", enc), cwd=project)
-    out = project / "results" / "killed"
-    kill_stage_when("train", train_args("results/killed", enc), project, lambda: False,
-                    hook=PAUSE_AFTER_FIRST_EPOCH)
+    run_stage("encode", ENCODE_JOB, cwd=project)
+    assert json.loads((project / TRAIN_JOB).read_text())["inputs"]["encoded"] == "data/encoded/tiny/v"
+    run_stage("train", job_with_out(project, TRAIN_JOB, "results/ref"), cwd=project)
+    out = project / job_out(project, TRAIN_JOB)
+    assert out == project / "results" / "full" / "tiny" / "s" / "lstm" / "seed1"
+    kill_stage_when("train", [TRAIN_JOB], project, lambda: False, hook=PAUSE_AFTER_FIRST_EPOCH)
     assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
-    run_stage("train", *train_args("results/killed", enc), cwd=project)
+    run_stage("train", TRAIN_JOB, cwd=project)
     ref = project / "results" / "ref"
     resumed = json.loads((out / "metrics.json").read_text())
     expected = json.loads((ref / "metrics.json").read_text())
@@ -215,12 +232,17 @@ PAYLOAD = np.random.default_rng(7).bytes(3 << 20)  # 3 MiB: several 1 MiB writes
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def _download_params(root: Path, url: str, sha256: str | None) -> Path:
+DOWNLOAD_JOB = "jobs/download/ag_news/test.csv.json"  # -> data/raw/ag_news/test.csv
+
+
+def _download_params(root: Path, url: str, sha256: str | None) -> list[str]:
+    """params.yaml pointing ag_news/test.csv at url, its job files; the download stage's args."""
     params = tiny_params()
     params["downloads"]["ag_news"]["test.csv"] = {"url": url, "sha256": sha256}
-    path = root / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
+    write_jobs(root, params)
+    assert json.loads((root / DOWNLOAD_JOB).read_text()) == {
+        "file": "ag_news/test.csv", "url": url, "sha256": sha256, "out": "data/raw/ag_news/test.csv"}
+    return [DOWNLOAD_JOB]
 
 
 @pytest.mark.parametrize("upstream", ["unchanged", "ignores-range", "changed"])
@@ -234,8 +256,7 @@ def test_download_killed_mid_transfer_then_rerun(tmp_path, upstream):
     final = PAYLOAD
     with serve(script) as port:
         url = f"http://127.0.0.1:{port}/test.csv"
-        args = ["--file", "ag_news/test.csv", "--out", str(dest)]
-        _download_params(tmp_path, url, PAYLOAD_SHA)
+        args = _download_params(tmp_path, url, PAYLOAD_SHA)
         kill_stage_when("download", args, tmp_path,
                         lambda: part.is_file() and part.stat().st_size >= 1 << 20)
         kept = part.stat().st_size
@@ -263,10 +284,10 @@ def test_download_killed_after_the_last_byte_installs_the_part(tmp_path):
     """Killed between the fsync of a complete .part and the rename: the rerun verifies and
     installs it (HTTP 416 for a range past the end), without a second transfer of the body."""
     script = Script(payload=PAYLOAD)
-    dest = tmp_path / "raw" / "test.csv"
+    dest = tmp_path / "data" / "raw" / "ag_news" / "test.csv"
     with serve(script) as port:
         url = f"http://127.0.0.1:{port}/test.csv"
-        _download_params(tmp_path, url, PAYLOAD_SHA)
+        args = _download_params(tmp_path, url, PAYLOAD_SHA)
         hook = """
 import textclf.download as dl
 def _hang(part, dest):
@@ -274,7 +295,6 @@ def _hang(part, dest):
     time.sleep(120)
 dl._install = _hang
 """
-        args = ["--file", "ag_news/test.csv", "--out", str(dest)]
         kill_stage_when("download", args, tmp_path, lambda: False, hook=hook)
         assert Path(f"{dest}.part").stat().st_size == len(PAYLOAD) and not dest.exists()
         run_stage("download", *args, cwd=tmp_path)
@@ -293,13 +313,20 @@ def _report_params() -> dict:
     return with_studies(real_params(), {"s": study})
 
 
-def _write_results(root: Path, name: str, accuracy: float) -> Path:
-    out = root / "ag_news" / "s" / name
+def _report_job(tmp_path: Path, monkeypatch) -> dict:
+    """The full report job of _report_params, run from tmp_path (its paths are repo-relative)."""
+    monkeypatch.chdir(tmp_path)
+    return Plan(_report_params()).job("report", {"mode": "full"}).settings
+
+
+def _write_results(name: str, accuracy: float) -> Path:
+    """A replica's results folder (results/full/ag_news/s/<name>/seed1), repo-relative."""
+    out = Path("results") / "full" / "ag_news" / "s" / name / "seed1"
     out.mkdir(parents=True)
     (out / "metrics.json").write_text(json.dumps({
         "accuracy": accuracy, "macro_f1": accuracy, "loss": 0.5, "trainable_params": 1000,
         "acc_per_mparam": accuracy * 1000, "seconds_per_epoch": 1.0, "epochs_run": 2,
-        "never_learned": False, "classes": ["World", "Sports", "Business", "Sci/Tech"],
+        "never_learned": False, "n_train": 8, "n_test": 4, "classes": ["World", "Sports", "Business", "Sci/Tech"],
         "confusion_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
                   "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(
@@ -309,17 +336,22 @@ def _write_results(root: Path, name: str, accuracy: float) -> Path:
     return out
 
 
+def _train_outputs() -> set[str]:
+    """Every file a train job of _report_params writes: what `snakemake <file>` can rebuild."""
+    return {o for job in Plan(_report_params()).jobs("train") for o in job.outs}
+
+
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not-an-object"])
-def test_damaged_metrics_json_is_one_line_with_path_and_fix(tmp_path, caplog, damage):
+def test_damaged_metrics_json_is_one_line_with_path_and_fix(tmp_path, monkeypatch, caplog, damage):
     """Issue 10.7: a truncated metrics.json gave exit 0, "failed (JSONDecodeError)" and no path."""
-    results = tmp_path / "results"
-    _write_results(results, "a", 0.8)
-    bad = _write_results(results, "b", 0.7) / "metrics.json"
+    job = _report_job(tmp_path, monkeypatch)
+    _write_results("a", 0.8)
+    bad = _write_results("b", 0.7) / "metrics.json"
+    assert bad.as_posix() in _train_outputs()  # the path named is a real target of the engines
     text = bad.read_text()
     bad.write_text({"truncated": text[: len(text) // 2], "empty": "", "not-an-object": "[]"}[damage])
     with caplog.at_level(logging.WARNING, logger="textclf.report"):
-        summary = build_report(_report_params(), ["s"], results, tmp_path / "reports",
-                               tmp_path / "prepared")
+        summary = build_report(job, tmp_path / "reports")
     lines = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
     assert len(lines) == 1, caplog.text
     line = lines[0]
@@ -327,31 +359,34 @@ def test_damaged_metrics_json_is_one_line_with_path_and_fix(tmp_path, caplog, da
     assert f"rm {bad}" in line and f"snakemake --cores 1 {bad}" in line and "dvc repro" in line
     if damage != "not-an-object":
         assert "truncated or not valid JSON" in line
-    assert summary["s"]["variants_done"] == 1
+    assert summary["studies"]["s"]["variants_done"] == 1
     md = (tmp_path / "reports" / "summary.md").read_text()
     assert f"`ag_news/s/b` (failed: {bad}" in md
 
 
-def test_damaged_history_and_predictions_do_not_stop_the_report(tmp_path, caplog):
-    results = tmp_path / "results"
-    _write_results(results, "a", 0.8)
-    out = _write_results(results, "b", 0.7)
+def test_damaged_history_and_predictions_do_not_stop_the_report(tmp_path, monkeypatch, caplog):
+    job = _report_job(tmp_path, monkeypatch)
+    _write_results("a", 0.8)
+    out = _write_results("b", 0.7)
     (out / "history.csv").write_bytes(b'epoch,train_loss\n1,"0.5\n')
     (out / "predictions.parquet").write_bytes((out / "predictions.parquet").read_bytes()[:30])
     with caplog.at_level(logging.WARNING, logger="textclf.report"):
-        summary = build_report(_report_params(), ["s"], results, tmp_path / "reports",
-                               tmp_path / "prepared")
-    assert summary["s"]["variants_done"] == 2
+        summary = build_report(job, tmp_path / "reports")
+    assert summary["studies"]["s"]["variants_done"] == 2
     for name in ("history.csv", "predictions.parquet"):
+        assert (out / name).as_posix() in _train_outputs()
         lines = [r.getMessage() for r in caplog.records if str(out / name) in r.getMessage()]
         assert len(lines) == 1 and f"rm {out / name}" in lines[0], caplog.text
+        assert f"snakemake --cores 1 {out / name}" in lines[0]
 
 
-def test_embedding_label_names_the_source_once():
+def test_embedding_label_names_the_source_once(tmp_path, monkeypatch):
     """Issue 10.9: the report printed `glove5050` (source name + dim)."""
     params = _report_params()
-    rows = {v["name"]: describe_variant(v)["embedding"] for v in resolve_variants(params, ["s"])}
+    job = _report_job(tmp_path, monkeypatch)
+    rows = {run["variant"]["name"]: describe_variant(run["variant"])["embedding"] for run in job["runs"]}
     assert rows["g"] == "glove50"
     assert rows["a"] == f"random{params['models']['lstm_base']['embedding']['dim']}"
-    frame = collect(params, resolve_variants(params, ["s"]), Path("/nonexistent"))
+    frame = collect(job)  # no results under tmp_path: every row missing, labels still there
+    assert set(frame["status"]) == {"missing"}
     assert "glove5050" not in frame["embedding"].tolist()

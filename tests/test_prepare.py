@@ -22,6 +22,7 @@ import yaml
 from textclf.config import load_params
 from textclf.download import fetch
 from textclf.errors import ChecksumError, DataError
+from textclf.plan import Plan
 from textclf.prepare import prepare_dataset, split_frame
 from textclf.sources import Malformed, agnews
 from textclf.sources.agnews import clean_text, read_ag_news
@@ -31,6 +32,8 @@ from textclf.stage import run_stage
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # /work/shared/data
 AG_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
+DOWNLOAD = "python workflow/scripts/download.py jobs/download/{}.json"
+"""The command that re-downloads data/raw/<ref> (its download job file, written by the plan)."""
 
 BAD_ROWS = {
     "wrong_column_count": '"2","only two columns"\n',
@@ -235,8 +238,7 @@ def test_empty_ag_news_file_names_the_file_and_the_command(tmp_path: Path):
         prepare_dataset(params_with(ag=ag_dataset()), "ag", raw, tmp_path / "out")
     msg = str(err.value)
     assert f"{raw / 'ag_news' / 'train.csv'}: empty file (0 bytes, no CSV records)" in msg
-    assert (f"python workflow/scripts/download.py --params params.yaml --file ag_news/train.csv "
-            f"--out {raw / 'ag_news' / 'train.csv'}") in msg
+    assert f"re-download it: {DOWNLOAD.format('ag_news/train.csv')}" in msg
     assert "carve" not in msg
 
 
@@ -291,25 +293,25 @@ def test_imdb_archive_without_test_reviews_names_the_archive(tmp_path: Path):
     msg = str(err.value)
     assert f"{archive}: no reviews under aclImdb/test/neg/, aclImdb/test/pos/" in msg
     assert "train/neg 3, train/pos 3" in msg
-    assert "--file imdb/aclImdb_v1.tar.gz" in msg and "is empty" not in msg
+    assert f"re-download it: {DOWNLOAD.format('imdb/aclImdb_v1.tar.gz')}" in msg and "is empty" not in msg
 
 
 def test_truncated_archive_error_says_how_to_redownload(imdb_raw: Path, tmp_path: Path):
     archive = imdb_raw / "imdb" / "aclImdb_v1.tar.gz"
     archive.write_bytes(archive.read_bytes()[:-200])
     with pytest.raises(DataError) as err:
-        prepare_dataset(params_with(d=imdb_dataset()), "d", imdb_raw, tmp_path / "out",
-                        params_path="my/params.yaml")
+        prepare_dataset(params_with(d=imdb_dataset()), "d", imdb_raw, tmp_path / "out")
     msg = str(err.value)
     assert f"{archive}: not a readable .tar.gz" in msg
-    assert (f"re-download it: python workflow/scripts/download.py --params my/params.yaml "
-            f"--file imdb/aclImdb_v1.tar.gz --out {archive}") in msg
+    assert f"re-download it: {DOWNLOAD.format('imdb/aclImdb_v1.tar.gz')}" in msg
 
 
 def test_raw_file_no_longer_matching_its_checksum_is_refused(tmp_path: Path, monkeypatch):
     """Issue 10.3: a raw file verified against a wrong mirror SHA256SUMS stays untrusted once the
-    mirror is fixed: prepare re-checks it and names the command that re-downloads it."""
+    mirror is fixed: prepare re-checks it and names the command that re-downloads it, and that
+    command (run on the job files the plan writes) fetches the fixed file."""
     params = params_with(ag=ag_dataset())
+    monkeypatch.chdir(tmp_path)  # a project: data/raw/, jobs/
     mirror = tmp_path / "mirror"
     write_ag(mirror, ag_rows(4), ag_rows(2))
     good = (mirror / "ag_news" / "train.csv").read_bytes()
@@ -318,21 +320,29 @@ def test_raw_file_no_longer_matching_its_checksum_is_refused(tmp_path: Path, mon
         f"{hashlib.sha256((mirror / 'ag_news' / n).read_bytes()).hexdigest()}  ag_news/{n}\n"
         for n in ("train.csv", "test.csv")))
     monkeypatch.setenv("TEXTCLF_MIRROR", str(mirror))
-    raw = tmp_path / "raw"
+    raw = tmp_path / "data" / "raw"
     for name in ("train.csv", "test.csv"):
         spec = params["downloads"]["ag_news"][name]
         fetch(spec["url"], raw / "ag_news" / name, sha256=spec["sha256"], group="ag_news",
               progress=False)
     (mirror / "ag_news" / "train.csv").write_bytes(good)  # the mirror is fixed
-    (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(good).hexdigest()}  ag_news/train.csv\n")
+    (mirror / "SHA256SUMS").write_text("".join(
+        f"{hashlib.sha256((mirror / 'ag_news' / n).read_bytes()).hexdigest()}  ag_news/{n}\n"
+        for n in ("train.csv", "test.csv")))
     with pytest.raises(ChecksumError) as err:
         prepare_dataset(params, "ag", raw, tmp_path / "out")
     msg = str(err.value)
     assert f"{raw / 'ag_news' / 'train.csv'} is no longer trusted" in msg
     assert hashlib.sha256(good).hexdigest() in msg
-    assert (f"re-download it: python workflow/scripts/download.py --params params.yaml --file "
-            f"ag_news/train.csv --out {raw / 'ag_news' / 'train.csv'}") in msg
+    command = DOWNLOAD.format("ag_news/train.csv")
+    assert f"re-download it: {command}" in msg
     assert not (tmp_path / "out").exists()
+    # the command works as named: the download job file fetches the fixed mirror file again
+    Plan(params).write_job_files(tmp_path)
+    script, job = command.split()[1:]
+    load_script(script).main([job])
+    assert (raw / "ag_news" / "train.csv").read_bytes() == good
+    prepare_dataset(params, "ag", raw, tmp_path / "out")
 
 
 def test_broken_file_that_passed_a_wrong_checksum_says_to_fix_the_checksum(tmp_path, monkeypatch):
@@ -352,7 +362,8 @@ def test_broken_file_that_passed_a_wrong_checksum_says_to_fix_the_checksum(tmp_p
     with pytest.raises(DataError) as err:
         prepare_dataset(params, "d", raw, tmp_path / "out")
     msg = str(err.value)
-    assert "not a readable .tar.gz" in msg and "--file imdb/aclImdb_v1.tar.gz" in msg
+    assert f"{raw / 'imdb' / 'aclImdb_v1.tar.gz'}: not a readable .tar.gz" in msg
+    assert f"re-download it: {DOWNLOAD.format('imdb/aclImdb_v1.tar.gz')}" in msg
     assert f"sha256 {cut_sha}, passed the checksum in {mirror / 'SHA256SUMS'}" in msg
     assert "correct it first" in msg
 
@@ -426,15 +437,17 @@ def test_too_few_rows_to_stratify_is_a_data_error():
 
 
 def test_missing_raw_file_names_path_and_remedy(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match=r"imdb/aclImdb_v1\.tar\.gz.*download.*TEXTCLF_MIRROR"):
+    with pytest.raises(FileNotFoundError, match=r"imdb/aclImdb_v1\.tar\.gz.*download.*TEXTCLF_MIRROR") as err:
         prepare_dataset(params_with(d=imdb_dataset()), "d", tmp_path / "raw", tmp_path / "out")
+    assert str(tmp_path / "raw" / "imdb" / "aclImdb_v1.tar.gz") in str(err.value)
+    assert DOWNLOAD.format("imdb/aclImdb_v1.tar.gz") in str(err.value)  # a command that exists
 
 
 # --- command line --------------------------------------------------------------------------
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("prepare_script", REPO / "workflow" / "scripts" / "prepare.py")
+def load_script(path: str = "workflow/scripts/prepare.py"):
+    spec = importlib.util.spec_from_file_location(Path(path).stem + "_script", REPO / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -446,12 +459,14 @@ def write_params(tmp_path: Path, **datasets: dict) -> Path:
     return path
 
 
-def test_cli_prepares_and_prints_summary(imdb_raw: Path, tmp_path: Path, capsys):
-    out = tmp_path / "prepared" / "imdb"
-    job = tmp_path / "job.json"  # as the plan writes it
-    job.write_text(json.dumps({"dataset": "imdb", "spec": imdb_dataset(), "out": str(out),
-                               "raw": {"archive": str(imdb_raw / "imdb" / "aclImdb_v1.tar.gz")}}))
-    load_script().main([str(job)])
+def test_cli_prepares_and_prints_summary(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a project: data/raw/, jobs/ (the job file the plan writes)
+    make_tar(tmp_path / "data" / "raw" / "imdb" / "aclImdb_v1.tar.gz", imdb_members(20))
+    Plan(params_with(imdb=imdb_dataset())).write_job_files(tmp_path)
+    job = json.loads((tmp_path / "jobs" / "prepare" / "imdb.json").read_text())
+    assert job["raw"] == {"archive": "data/raw/imdb/aclImdb_v1.tar.gz"} and "imdb" in job["downloads"]
+    out = tmp_path / job["out"]
+    load_script().main(["jobs/prepare/imdb.json"])
     line = capsys.readouterr().out.strip()
     assert line.startswith("prepared imdb: 30 train / 10 val / 40 test rows, 0 malformed dropped, ")
     assert sorted(p.name for p in out.iterdir()) == ["stats.json", "test.parquet", "train.parquet", "val.parquet"]

@@ -57,8 +57,7 @@ def raw_files(ds: Mapping[str, Any], raw_dir: Path) -> dict[str, Path]:
             ref = ds["files"][role]
             raise FileNotFoundError(
                 f"raw file not found: {files[role]} (role {role!r}); fetch it first with the download "
-                f"stage (workflow/scripts/download.py --file {ref} --out {files[role]}), or set "
-                f"TEXTCLF_MIRROR to a folder holding {ref}")
+                f"stage ({redownload_command(ref)}), or set TEXTCLF_MIRROR to a folder holding {ref}")
     return files
 
 
