@@ -9,7 +9,14 @@ each job's settings to jobs/<stage>/...json, rewritten only when they change. Ev
     snakemake --cores 4 --config studies=[cells_imdb] seeds=[1,2,3]
 """
 
-from textclf.engines import EngineLock, partial_report_command, plan_summary, report_mode, snakemake_plan
+from textclf.engines import (
+    EngineLock,
+    partial_report_command,
+    plan_cores,
+    plan_summary,
+    report_mode,
+    snakemake_plan,
+)
 
 
 report: "workflow/report/workflow.rst"
@@ -52,7 +59,7 @@ include: "workflow/rules/report.smk"
 onstart:
     ENGINE_LOCK.acquire()
     # What will train, what is cached, and how long it should take on this machine.
-    print(plan_summary(PLAN, workflow.cores))
+    print(plan_summary(PLAN, plan_cores(workflow)))
 
 
 onsuccess:

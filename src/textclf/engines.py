@@ -121,3 +121,11 @@ class EngineLock:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def plan_cores(workflow: Any) -> int:
+    """Parallel jobs for the estimate: --cores locally; a cluster run (no --cores) uses --jobs."""
+    try:
+        return int(workflow.cores)
+    except Exception:  # Snakemake raises WorkflowError for workflow.cores under an executor plugin
+        return int(getattr(workflow, "nodes", 1) or 1)

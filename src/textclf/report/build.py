@@ -17,7 +17,6 @@ from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
 from textclf.report.markdown import md_table
 from textclf.report.stats import analyze_study, summary_metrics
-from textclf.report.stats import load_predictions as load_stats_predictions
 from textclf.report.stats_render import render_study_section, stats_figure
 
 TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
@@ -108,7 +107,9 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
         path = confusion(best["confusion_matrix"], best["classes"] or [], f"best: {best['id']}",
                          figures / f"{study}_confusion.png")
         lines += [f"Confusion matrix of the best variant (`{best['id']}`):", "", f"![confusion](figures/{path.name})", ""]
-    stat_lines, stat_metrics = _statistics(study, done, figures)
+    # each run's predictions read once: a damaged file gives one warning and counts as missing
+    predictions = {r.results: load_predictions(r.results) for r in done.itertuples()}
+    stat_lines, stat_metrics = _statistics(study, done, figures, predictions)
     lines += stat_lines
     metrics: dict[str, Any] = {
         **stat_metrics,
@@ -119,7 +120,7 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
         "accuracy": {f"{r.id.replace('/', '.')}.seed{r.seed}": _num(r.accuracy) for r in done.itertuples()},
     }
     for dataset, group in done.groupby("dataset"):
-        preds = {f"{r.id} s{r.seed}": load_predictions(r.results) for r in group.itertuples()}
+        preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
         classes = job["datasets"][dataset]["classes"]
         analysis = error_analysis(preds, classes)
         if analysis:
@@ -129,7 +130,8 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
     return lines, metrics
 
 
-def _statistics(study: str, done: pd.DataFrame, figures: Path) -> tuple[list[str], dict[str, Any]]:
+def _statistics(study: str, done: pd.DataFrame, figures: Path,
+                predictions_by_run: Mapping[str, pd.DataFrame | None]) -> tuple[list[str], dict[str, Any]]:
     """Seeds, intervals and paired tests (report/stats.py), once per test set of the study."""
     lines: list[str] = []
     metrics: dict[str, Any] = {}
@@ -139,7 +141,8 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path) -> tuple[list[str
         runs = pd.DataFrame({"variant": group["variant"], "seed": group["seed"].astype(int),
                              "accuracy": group["accuracy"].astype(float), "n_test": group["n_test"].astype(int),
                              "reference": group["reference"].astype(float)})
-        predictions = {(r.variant, int(r.seed)): _predictions(r.results) for r in group.itertuples()}
+        predictions = {(r.variant, int(r.seed)): _contract(predictions_by_run[r.results])
+                       for r in group.itertuples()}
         analysis = analyze_study(runs, predictions)
         name = study if len(datasets) == 1 else f"{study}_{dataset}"
         title = study if len(datasets) == 1 else f"{study} ({dataset})"
@@ -150,9 +153,9 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path) -> tuple[list[str
     return lines, metrics
 
 
-def _predictions(results: str) -> pd.DataFrame | None:
-    path = Path(results) / "predictions.parquet"
-    return load_stats_predictions(path) if path.is_file() else None
+def _contract(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """id, label, pred as int64 (report/stats.py's predictions contract), or None."""
+    return None if frame is None else frame[["id", "label", "pred"]].astype("int64").reset_index(drop=True)
 
 
 def _speed_ratio_lines(done: pd.DataFrame) -> list[str]:
