@@ -139,6 +139,10 @@ def reference_problems(params: Mapping[str, Any]) -> list[str]:
                 problems.append(_unknown("download", emb["archive"], downloads, f"{where}.archive"))
         if emb["type"] == "word2vec_file" and "path" not in emb:
             problems.append(f"{where}: type 'word2vec_file' needs key 'path'")
+        named = re.search(r"\.(\d+)d\.txt$", str(emb.get("member", "")))
+        if emb["type"] == "glove" and "dim" in emb and named and int(named.group(1)) != emb["dim"]:
+            problems.append(f"{where}.dim: {emb['dim']} but member {emb['member']!r} holds "
+                            f"{named.group(1)}-dimensional vectors; drop `dim` (it is read from the member name)")
         if embedding_dim(emb) is None:
             problems.append(f"{where}: set 'dim' (it can only be read from a GloVe member name such as "
                             "glove.6B.50d.txt)")

@@ -29,8 +29,9 @@ def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
     if model["type"] == "rnn":
         emb = model.get("embedding", {})
         row.update({k: model.get(k) for k in VARIANT_COLUMNS})
-        source = emb.get("source", "random")  # a named source (glove50) already says its size
-        label = f"random{emb.get('dim', '')}" if source == "random" else source
+        source, dim = emb.get("source", "random"), emb.get("dim", "")
+        # the vectors actually used: glove100 switched to the 50d member offline reads "glove100 (50d)"
+        label = f"random{dim}" if source == "random" else (source if source.endswith(str(dim)) else f"{source} ({dim}d)")
         row["embedding"] = label + (" frozen" if emb.get("freeze") else "")
         row["max_len"] = training["max_len"]
         row["optimizer"] = f"{training['optimizer']['name']} {training['optimizer'].get('lr', '')}"
