@@ -64,7 +64,7 @@ def partial_report_command(plan: Plan) -> str:
     job = plan.job("report", {"mode": plan.mode})
     if not any(Path(out).is_file() for out in job.deps if out.endswith("metrics.json")):
         return "echo 'no variant has results yet: no partial report'"
-    out = f"{job.settings['out']}/partial".replace("reports/quick/partial", "reports/partial/quick")
+    out = "reports/partial" if plan.mode == "full" else f"reports/partial/{plan.mode}"
     return (shlex.join(["python", "workflow/scripts/report.py", job.job_file, "--out", out])
             + f" || true; echo 'partial report (failed or missing variants listed): {out}/summary.md'")
 
