@@ -227,7 +227,8 @@ def pipeline_run(model_cfg, training, data: Data, device, *, budget: float | Non
                             "benchmark model")
     typed_training = from_dict(TrainingConfig, training, "benchmark training")
     sparse, why = sparse_embedding_choice(typed_model, typed_training, vocab_size, device)
-    model = build_model(model_cfg, vocab_size=vocab_size, num_classes=data.num_classes, embedding_matrix=matrix,
+    model = build_model(from_dict(RNNConfig, model_cfg, "benchmark model"), vocab_size=vocab_size,
+                        num_classes=data.num_classes, embedding_matrix=matrix,
                         sparse=sparse).to(device)
     model.pack_bidirectional = pack
     optim = build_optimization(model, typed_training)

@@ -1,9 +1,9 @@
 """Unit tests for textclf.models: shapes, masking, packed `last`, the scratch GRU, embeddings,
-validation messages and parameter counts. Tiny sizes so the file runs in seconds on a CPU."""
+plan-time checks of model values and parameter counts. Tiny sizes so the file runs in seconds
+on a CPU."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 
 import numpy as np
@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from textclf.config import ParamsError
+from helpers import fixture_params, with_studies
+from textclf.config import ParamsError, validate_params
 from textclf.errors import DataError
 from textclf.models import (
     CELLS,
@@ -20,13 +21,14 @@ from textclf.models import (
     ScratchGRU,
     build_model,
     count_trainable_parameters,
-    validate_model_config,
 )
+from textclf.settings import RNNConfig, model_config
+from textclf.studies import resolve_variants
 
 VOCAB, CLASSES, DIM, HIDDEN = 20, 3, 5, 4
 
 
-def cfg(**overrides) -> dict:
+def cfg_dict(**overrides) -> dict:
     """A complete rnn preset (as after study overrides); `embedding` overrides merge."""
     base = {"type": "rnn", "cell": "lstm", "layers": 1, "bidirectional": False, "hidden": HIDDEN,
             "dropout": 0.0, "pooling": "last", "head": "linear", "head_dropout": 0.0,
@@ -34,6 +36,11 @@ def cfg(**overrides) -> dict:
     base["embedding"].update(overrides.pop("embedding", {}))
     base.update(overrides)
     return base
+
+
+def cfg(**overrides) -> RNNConfig:
+    """The typed config build_model takes (textclf.settings.RNNConfig), from cfg_dict."""
+    return model_config(cfg_dict(**overrides), "test model")
 
 
 def batch(lengths=(7, 3, 1, 5), total=7, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,35 +217,54 @@ def test_parameter_count_matches_hand_count_for_small_lstm():
     assert count_trainable_parameters(mlp) == embedding + bi_lstm + mlp_head
 
 
+def _plan(**model_overrides) -> None:
+    """Validate and resolve a one-variant study whose model preset takes the overrides."""
+    emb = model_overrides.pop("embedding", {})
+    params = with_studies(fixture_params(), {"s": {
+        "datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
+        "variants": {"v": {"model": {**model_overrides, **({"embedding": emb} if emb else {})}}}}})
+    validate_params(params)
+    resolve_variants(params)
+
+
 @pytest.mark.parametrize(("overrides", "key"), [
-    ({"hidden": 0}, "model.hidden"),
-    ({"layers": 0}, "model.layers"),
-    ({"cell": "transformer"}, "model.cell"),
-    ({"pooling": "first"}, "model.pooling"),
-    ({"head": "deep"}, "model.head"),
-    ({"dropout": 1.0}, "model.dropout"),
-    ({"head_dropout": -0.1}, "model.head_dropout"),
-    ({"bidirectional": "yes"}, "model.bidirectional"),
-    ({"type": "tfidf_logreg"}, "model.type"),
-    ({"embedding": {"dim": 0}}, "model.embedding.dim"),
-    ({"embedding": {"freeze": 1}}, "model.embedding.freeze"),
+    ({"hidden": 0}, "hidden"),
+    ({"layers": 0}, "layers"),
+    ({"cell": "transformer"}, "cell"),
+    ({"pooling": "first"}, "pooling"),
+    ({"head": "deep"}, "head"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"head_dropout": -0.1}, "head_dropout"),
+    ({"embedding_dropout": 1.5}, "embedding_dropout"),
+    ({"bidirectional": "yes"}, "bidirectional"),
+    ({"init": "xavier"}, "init"),
+    ({"output": "probs"}, "output"),
+    ({"pool_padding": "yes"}, "pool_padding"),
+    ({"embedding": {"dim": 0}}, "embedding.dim"),
+    ({"embedding": {"freeze": 1}}, "embedding.freeze"),
 ])
-def test_validation_names_variant_and_key(overrides, key):
+def test_bad_model_values_are_refused_at_plan_time_naming_the_key(overrides, key):
+    # validate_model_config is gone: the schema and studies.check_variant check values once.
     with pytest.raises(ParamsError) as info:
-        validate_model_config(cfg(**overrides), where="imdb/cells/lstm")
-    assert "imdb/cells/lstm" in str(info.value)
+        _plan(**overrides)
     assert key in str(info.value)
 
 
-def test_validation_lists_allowed_values_and_missing_keys():
-    with pytest.raises(ParamsError, match=r"allowed values: \['rnn', 'lstm', 'gru', 'gru_scratch'\]"):
-        validate_model_config(cfg(cell="cnn"), where="v")
-    broken = copy.deepcopy(cfg())
+def test_pool_padding_needs_a_pooling_layer():
+    _plan(pooling="mean", pool_padding=True)
+    with pytest.raises(ParamsError, match="pool_padding .* needs pooling max, mean or attention"):
+        _plan(pooling="last", pool_padding=True)
+
+
+def test_typed_config_refuses_missing_and_unknown_keys():
+    broken = cfg_dict()
     del broken["pooling"]
-    with pytest.raises(ParamsError, match=r"v: model: missing key\(s\) \['pooling'\]"):
-        validate_model_config(broken, where="v")
-    with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ngram_max'\]"):
-        validate_model_config({**cfg(), "ngram_max": 2}, where="v")
+    with pytest.raises(ParamsError, match=r"v: missing key 'pooling'"):
+        model_config(broken, "v")
+    with pytest.raises(ParamsError, match=r"\['ngram_max'\] do not apply to model type 'rnn'"):
+        model_config({**cfg_dict(), "ngram_max": 2}, "v")
+    with pytest.raises(TypeError, match="build_model takes an RNNConfig"):
+        build_model(cfg_dict(), vocab_size=VOCAB, num_classes=CLASSES)  # type: ignore[arg-type]
 
 
 def test_build_model_checks_the_embedding_matrix():

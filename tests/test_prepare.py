@@ -419,6 +419,31 @@ def test_resplit_pools_and_carves_stratified_test_then_val(imdb_raw: Path, tmp_p
     assert (test_ids < 10_000_000).any() and (test_ids >= 10_000_000).any()  # pooled
 
 
+def test_val_from_test_policy_keeps_all_of_train_and_carves_val_out_of_test(imdb_raw: Path, tmp_path: Path):
+    # seed 004: "split the data set first train and test and then ... divide test data into
+    # validation and test sets"
+    params = params_with(d=imdb_dataset(policy="official_val_from_test", val_fraction=0.25))
+    stats = prepare_dataset(params, "d", imdb_raw, tmp_path / "out")
+    assert stats["rows"] == {"train": 40, "val": 10, "test": 30}
+    assert stats["rows_per_class"]["val"] == {"neg": 5, "pos": 5}
+    official = prepare_dataset(params_with(d=imdb_dataset(val_fraction=0.25)), "d", imdb_raw, tmp_path / "o")
+    train, val, test = (read_split(tmp_path / "out", n)["id"] for n in ("train", "val", "test"))
+    official_test = read_split(tmp_path / "o", "test")["id"]
+    assert official["rows"]["test"] == 40
+    assert sorted([*val, *test]) == sorted(official_test)  # val and test partition the official test
+    assert not set(train) & set(official_test)
+
+
+def test_zero_val_fraction_gives_an_empty_val_split(imdb_raw: Path, tmp_path: Path):
+    stats = prepare_dataset(params_with(d=imdb_dataset(val_fraction=0)), "d", imdb_raw, tmp_path / "out")
+    assert stats["rows"] == {"train": 40, "val": 0, "test": 40}
+    assert stats["token_length_quantiles"]["val"]["p50"] is None
+    assert read_split(tmp_path / "out", "val").empty
+    resplit = prepare_dataset(params_with(d=imdb_dataset(policy="resplit", test_fraction=0.25, val_fraction=0)),
+                              "d", imdb_raw, tmp_path / "r")
+    assert resplit["rows"] == {"train": 60, "val": 0, "test": 20}  # cells_imdb: 80 % / 20 %, no val
+
+
 def test_empty_split_and_missing_class_are_errors(tmp_path: Path):
     params = params_with(ag=ag_dataset())
     write_ag(tmp_path / "r1", ag_rows(4), '"9","a","b"\n')  # test.csv: only a dropped row

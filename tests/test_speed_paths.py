@@ -12,9 +12,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textclf.models import CELLS, ScratchGRU, build_model
-from textclf.models.classifier import run_padded
 from textclf.models.gru_scratch import _Recurrence
+from textclf.models.padded_rnn import run_padded
 from textclf.models.pooling import reverse_index, reverse_within_length
+from textclf.settings import model_config
 
 VOCAB, CLASSES, DIM, HIDDEN = 40, 3, 6, 5
 TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -43,7 +44,7 @@ def model(cell: str, pooling: str, layers: int, bidirectional: bool, dropout: fl
            "dropout": dropout, "pooling": pooling, "head": "mlp", "head_dropout": 0.0,
            "embedding": {"source": "random", "dim": DIM, "freeze": False, "padding_idx": True}}
     torch.manual_seed(0)
-    return build_model(cfg, vocab_size=VOCAB, num_classes=CLASSES)
+    return build_model(model_config(cfg, "test model"), vocab_size=VOCAB, num_classes=CLASSES)
 
 
 def test_reverse_index_reverses_each_row_within_its_length_and_is_an_involution():
@@ -101,7 +102,7 @@ def test_inter_layer_dropout_uses_the_packed_modules_masks():
 
 
 @pytest.mark.parametrize(("cell", "pooling", "layers"),
-                         list(itertools.product(CELLS, ["last", "max", "mean", "attention"], [1, 2])))
+                         list(itertools.product(CELLS, ["last", "last_output", "max", "mean", "attention"], [1, 2])))
 def test_classifier_fast_path_equals_packed_for_every_cell_and_pooling(cell, pooling, layers):
     fast = model(cell, pooling, layers, bidirectional=True).eval()
     if cell == "gru_scratch":  # the reference is nn.GRU, packed, with the same weights
@@ -178,7 +179,7 @@ def test_scratch_gru_gradients_equal_nn_gru_packed(bidirectional):
 
 @pytest.mark.parametrize("cell", list(TORCH_CELLS))
 def test_a_batch_without_padding_takes_one_module_call_and_still_equals_packed(cell, monkeypatch):
-    import textclf.models.classifier as classifier
+    import textclf.models.padded_rnn as classifier
 
     torch.manual_seed(2)
     rnn = TORCH_CELLS[cell](DIM, HIDDEN, num_layers=2, bidirectional=True, batch_first=True).eval()

@@ -131,6 +131,52 @@ def test_zero_validation_split_needs_test_selection():
     assert resolve_variants(params)
 
 
+def test_training_on_train_plus_val_needs_test_evaluation_and_a_matching_vocab():
+    params = _params(variants={"x": {"training": {"train_split": "train+val"}}})
+    with pytest.raises(ParamsError, match="train_split 'train\\+val' trains on the validation rows"):
+        resolve_variants(params)
+    params = _params(variants={"x": {"training": {"train_split": "train+val", "eval_split": "test",
+                                                   "report_epoch": "last"}}})
+    with pytest.raises(ParamsError, match="counts the train split only"):
+        resolve_variants(params)
+    params["vocabs"]["basic_min10"]["source"] = "train+val"
+    (variant,) = resolve_variants(params)
+    assert variant.training.train_split == "train+val"
+
+
+def test_fidelity_switches_resolve_into_the_typed_configs():
+    params = _params(variants={"x": {
+        "model": {"init": "reference", "output": "softmax", "embedding_dropout": 0.0, "dropout": 0.2,
+                  "layers": 2, "pooling": "mean", "pool_padding": True, "head": "mlp_tanh"},
+        "training": {"report_epoch": "lowest_train_loss"}}})
+    (variant,) = resolve_variants(params)
+    assert (variant.model.init, variant.model.output, variant.model.embedding_dropout) == ("reference", "softmax", 0.0)
+    assert variant.model.pool_padding and variant.model.head == "mlp_tanh"
+    assert variant.training.report_epoch == "lowest_train_loss"
+    defaults = resolve_variants(_params())[0]
+    assert (defaults.model.init, defaults.model.output, defaults.model.pool_padding) == ("torch", "logits", False)
+    assert defaults.model.embedding_dropout is None and defaults.training.train_split == "train"
+
+
+def test_shipped_ref_variants_use_the_fidelity_switches():
+    variants = {v.id: v for v in resolve_variants(real_params(), "all")}
+    adam_gru = variants["imdb_35_5_10/optimizers_imdb/opt-adam-gru"]
+    assert adam_gru.model.init == "reference" and adam_gru.training.report_epoch == "last"
+    assert adam_gru.model.embedding_dropout == 0.0 and adam_gru.model.pooling == "last_output"
+    for name in ("layers-l2", "hidden-h150", "emb-e32", "compound-l2-h305-e32", "winner-bilstm"):
+        assert variants[f"imdb_35_5_10/optimizers_imdb/{name}"].training.optimizer.name == "rmsprop"
+    cells = variants["ag_news/cells_agnews/rnn-l1-len50-rand-ref"]
+    assert cells.model.output == "softmax" and cells.training.train_split == "train+val"
+    assert variants["ag_news/cells_agnews/rnn-l1-len50-rand-fix"].model.output == "logits"
+    pooling = variants["ag_news/pooling_agnews/bilstm-l3-ref"]
+    assert pooling.model.pooling == "mean" and pooling.model.pool_padding and pooling.model.head == "mlp_tanh"
+    assert pooling.model.head_dropout == 0.1 and pooling.model.dropout == 0.0
+    bigru = variants["imdb/gru_scratch/bigru-glove50-ref"]
+    assert bigru.model.pooling == "last_output" and bigru.model.head == "relu_linear"
+    assert bigru.training.batch_size == 1 and bigru.training.report_epoch == "lowest_train_loss"
+    assert variants["imdb_004/sweep_imdb/lstm-best004"].vocab == "spacy_20k"
+
+
 def test_quick_row_caps_too_small_to_train_are_rejected():
     params = _params()
     params["quick"]["train_rows"] = 5
@@ -175,7 +221,7 @@ def test_reference_studies_have_expected_sizes():
         counts[v.study] = counts.get(v.study, 0) + 1
     assert counts["cells_agnews"] == 6 * 2 * 3 * 2
     assert counts["cells_imdb"] == 6 * 2 * 2
-    assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 3
+    assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 5  # winners: bilstm, gru, bigru + 2 bidirectional reruns
     assert counts["baselines"] == 4
     assert counts["sweep_imdb"] == 30
 

@@ -125,7 +125,7 @@ def test_tokenize_many_same_as_single():
 
 
 @pytest.mark.parametrize("cfg", [
-    {"name": "spacy"},
+    {"name": "moses"},
     {"name": "regex"},
     {"name": "regex", "pattern": "[a-"},
     {"name": "whitespace", "pattern": "x"},
@@ -363,3 +363,24 @@ def test_bad_prepared_split(tmp_path, table, match):
     pq.write_table(table, tmp_path / "train.parquet")
     with pytest.raises(DataError, match=match):
         read_split(tmp_path, "train")
+
+
+def test_stopwords_setting_names_a_list():
+    assert make_tokenizer({"name": "whitespace", "stopwords": "nltk"})("Nothing is as it should be") == ["nothing"]
+    assert make_tokenizer({"name": "whitespace", "stopwords": "sklearn"})("Nothing is as it should be") == []
+    with pytest.raises(ParamsError, match="tokenizer.stopwords: 'spacy' is not allowed"):
+        make_tokenizer({"name": "whitespace", "stopwords": "spacy"})
+
+
+def test_bos_eos_wraps_every_text_after_stop_words():
+    tokenize = make_tokenizer({"name": "whitespace", "stopwords": "nltk", "bos_eos": True})
+    assert tokenize("The end") == ["<bos>", "end", "<eos>"]
+    assert tokenize("") == ["<bos>", "<eos>"]
+    vocab = build_vocab([tokenize("a b"), tokenize("b c")], {"tokenizer": {"name": "whitespace"}, "min_freq": 2})
+    assert vocab.itos[:2] == ["<pad>", "<unk>"] and {"<bos>", "<eos>"} <= set(vocab.itos)
+
+
+def test_train_plus_val_vocab_counts_the_validation_rows():
+    cfg = {"tokenizer": {"name": "whitespace"}, "min_freq": 1, "source": "train+val"}
+    vocab = build_vocab({"train": [["a"]], "val": [["b"]], "test": [["c"]]}, cfg)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "b"]

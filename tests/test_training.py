@@ -201,7 +201,7 @@ def test_stratified_indices_are_seeded_sorted_and_balanced():
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "adam", "adamw", "rmsprop"])
 def test_every_optimizer_constructs_and_steps(name, sparse):
     variant = make_variant(optimizer={"name": name, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "eps": 1e-6})
-    model = build_model(variant["model"], vocab_size=VOCAB, num_classes=2, sparse=sparse)
+    model = build_model(typed(variant).model, vocab_size=VOCAB, num_classes=2, sparse=sparse)
     if sparse and name == "rmsprop":
         with pytest.raises(ValueError, match="sparse"):
             build_optimization(model, typed(variant).training)
@@ -587,7 +587,7 @@ def test_predict_proba_does_not_depend_on_how_rows_are_batched(data_dirs, monkey
     variant = make_variant()
     variant["model"].update(cell="lstm", bidirectional=True, layers=2)
     torch.manual_seed(0)
-    model = build_model(variant["model"], vocab_size=VOCAB, num_classes=2)
+    model = build_model(typed(variant).model, vocab_size=VOCAB, num_classes=2)
     kw = {"batch_size": 1, "max_len": 12, "fixed": False, "device": torch.device("cpu"),
           "precision": make_precision(torch.device("cpu"), False)}
     big = loop.predict_proba(model, split, **kw)

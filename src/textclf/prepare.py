@@ -8,8 +8,14 @@ params and raw files give byte-identical parquet files.
 Split policies:
 - ``official``: test = the official test set; val = a stratified ``val_fraction`` of the
   official train set (seeded), train = the rest.
+- ``official_val_from_test``: train = the whole official train set; val = a stratified
+  ``val_fraction`` of the official test set (seeded), test = the rest of it (seed 004 divided
+  its test data into validation and test).
 - ``resplit``: all labelled rows are pooled; a stratified ``test_fraction`` becomes test, then
   a stratified ``val_fraction`` of the remainder becomes val (two seeded steps).
+
+``val_fraction: 0`` gives an empty val split (a reference without a validation carve-out; the
+plan lets only variants that evaluate on test use such a dataset).
 """
 
 from __future__ import annotations
@@ -95,20 +101,31 @@ def split_frame(frame: pd.DataFrame, split: Mapping[str, Any]) -> dict[str, pd.D
     """train/val/test frames (columns id, text, label; sorted by id) per the split policy."""
     seed, val_fraction = split["seed"], split["val_fraction"]
     frame = frame.sort_values("id", kind="stable").reset_index(drop=True)
-    if split["policy"] == "official":
+    policy = split["policy"]
+    if policy in ("official", "official_val_from_test"):
         pool, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
-    elif split["policy"] == "resplit":
+    elif policy == "resplit":
         pool, test = _stratified(frame, split["test_fraction"], seed, "the test split")
     else:
-        raise ParamsError(f"split.policy: {split['policy']!r} is not allowed; allowed values: ['official', 'resplit']")
-    train, val = _stratified(pool, val_fraction, seed, "the validation split")
+        raise ParamsError(f"split.policy: {policy!r} is not allowed; allowed values: "
+                          "['official', 'official_val_from_test', 'resplit']")
+    if val_fraction == 0:
+        train, val = pool, pool.iloc[:0]
+    elif policy == "official_val_from_test":
+        train, (test, val) = pool, _stratified(test, val_fraction, seed, "the validation split")
+    else:
+        train, val = _stratified(pool, val_fraction, seed, "the validation split")
     return {name: part.drop(columns="split").sort_values("id", kind="stable").reset_index(drop=True)
             for name, part in {"train": train, "val": val, "test": test}.items()}
 
 
-def check_splits(splits: Mapping[str, pd.DataFrame], classes: Sequence[str]) -> None:
-    """Every split must be non-empty and hold every class (else metrics are meaningless)."""
+def check_splits(splits: Mapping[str, pd.DataFrame], classes: Sequence[str], *,
+                 allow_empty_val: bool = False) -> None:
+    """Every split must be non-empty and hold every class (else metrics are meaningless); the
+    val split may be empty when the dataset asks for none (val_fraction 0)."""
     for name, part in splits.items():
+        if part.empty and name == "val" and allow_empty_val:
+            continue
         if part.empty:
             raise DataError(f"split {name!r} is empty; check the raw files and the split fractions")
         missing = [c for k, c in enumerate(classes) if not (part["label"] == k).any()]
@@ -120,6 +137,8 @@ def check_splits(splits: Mapping[str, pd.DataFrame], classes: Sequence[str]) -> 
 def token_quantiles(texts: pd.Series) -> dict[str, float]:
     """p50/p90/p99/max of the whitespace-token count per row (quantiles rounded to 0.01)."""
     lengths = texts.str.split().str.len().to_numpy(dtype=np.int64)
+    if len(lengths) == 0:  # an empty val split (val_fraction 0)
+        return {**{key: None for key in QUANTILES}, "max": None}
     stats = {key: round(float(np.quantile(lengths, q)), 2) for key, q in QUANTILES.items()}
     stats["max"] = int(lengths.max())
     return stats
@@ -163,7 +182,7 @@ def prepare_dataset(params: Mapping[str, Any], dataset: str, raw_dir: str | Path
         raise DataError(f"dataset {dataset!r}: the raw files hold no well-formed rows ({where})")
     try:
         splits = split_frame(frame, ds["split"])
-        check_splits(splits, ds["classes"])
+        check_splits(splits, ds["classes"], allow_empty_val=ds["split"]["val_fraction"] == 0)
     except DataError as exc:
         raise DataError(f"dataset {dataset!r} (raw files {where}): {exc}") from exc
     out_dir = Path(out_dir)

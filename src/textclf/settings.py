@@ -43,6 +43,11 @@ class RNNConfig:
     head: str
     head_dropout: float
     embedding: EmbeddingConfig
+    # Faithful-reproduction switches (docs/FIDELITY.md); the defaults are the corrected model.
+    init: str = "torch"  # torch (PyTorch's defaults) | reference (seed 001: xavier / orthogonal / zeros)
+    embedding_dropout: float | None = None  # dropout on the embedding output; None: `dropout`
+    pool_padding: bool = False  # max/mean/attention over every position, padding included (seed 002)
+    output: str = "logits"  # logits | softmax (seed 000: softmax outputs fed to cross-entropy)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class TrainingConfig:
     device: str
     amp: bool
     sparse_embeddings: str | bool
+    train_split: str = "train"  # train | train+val (the reference had no validation carve-out)
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,10 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
     if split["val_fraction"] == 0 and training.eval_split == "val":
         raise ParamsError(f"{vid}: datasets.{variant.dataset}.split.val_fraction is 0 (no validation split) "
                           "but training.eval_split is 'val'; set a val_fraction or eval_split 'test'")
+    if training.train_split == "train+val" and training.eval_split == "val":
+        raise ParamsError(f"{vid}: training.train_split 'train+val' trains on the validation rows, so "
+                          "training.eval_split 'val' would evaluate on training data; use eval_split 'test' "
+                          "with report_epoch 'last' or 'lowest_train_loss' (the reference)")
     classes = len(params["datasets"][variant.dataset]["classes"])
     if variant.quick is not None and min(variant.quick.train_rows, variant.quick.eval_rows) < 10 * classes:
         raise ParamsError(f"quick.train_rows / quick.eval_rows ({variant.quick.train_rows} / "
@@ -293,6 +297,14 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
         raise ParamsError(f"{vid}: a neural variant needs a vocabulary: set studies.{variant.study}.vocab")
     if variant.vocab not in params["vocabs"]:
         raise ParamsError(f"{vid}: vocab: unknown vocab {variant.vocab!r}; allowed: {sorted(params['vocabs'])}")
+    if model.pool_padding and model.pooling not in ("max", "mean", "attention"):
+        raise ParamsError(f"{vid}: model.pool_padding pools over every position (padding included); "
+                          f"it needs pooling max, mean or attention, not {model.pooling!r}")
+    vocab_source = params["vocabs"][variant.vocab].get("source", "train")
+    if training.train_split == "train+val" and vocab_source == "train":
+        raise ParamsError(f"{vid}: training.train_split 'train+val' but vocab {variant.vocab!r} counts the "
+                          "train split only (source 'train'); use a vocab with source 'train+val' (or "
+                          "'train+test', the reference's leakage)")
     if model.pooling == "padded_last" and training.padding != "fixed":
         raise ParamsError(f"{vid}: model.pooling 'padded_last' reproduces the reference flaw only with "
                           "training.padding 'fixed' (every row padded to max_len); set it")

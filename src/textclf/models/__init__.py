@@ -1,12 +1,14 @@
-"""Neural text classifiers built from a `models` preset of params.yaml (type rnn)."""
+"""Neural text classifiers built from a typed `RNNConfig` (a `models` preset of type rnn)."""
 
 from textclf.models.classifier import (
     CELLS,
     HEADS,
+    INITS,
+    OUTPUTS,
     RNNClassifier,
     build_model,
     count_trainable_parameters,
-    validate_model_config,
+    reference_init,
 )
 from textclf.models.gru_scratch import ScratchGRU
 from textclf.models.pooling import POOLINGS
@@ -14,10 +16,12 @@ from textclf.models.pooling import POOLINGS
 __all__ = [
     "CELLS",
     "HEADS",
+    "INITS",
+    "OUTPUTS",
     "POOLINGS",
     "RNNClassifier",
     "ScratchGRU",
     "build_model",
     "count_trainable_parameters",
-    "validate_model_config",
+    "reference_init",
 ]

@@ -2,8 +2,10 @@
 index helpers every path over right-padded batches shares (masks, reversal within length).
 
 Every summary looks at valid positions only (t < length), so a batch's padding never changes
-a sequence's logits. The one exception, `padded_last`, is the reference flaw reproduced on
-purpose and lives in the classifier (it needs an unpacked run, not a pooling layer).
+a sequence's logits. The exceptions are reference flaws reproduced on purpose and live in the
+classifier (they need an unpacked run): `padded_last`, and `pool_padding: true`, which hands
+these layers an all-true mask. `last_output` (the output at each row's last valid step, for
+both directions) is read in the classifier too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-POOLINGS = ("last", "max", "mean", "attention", "padded_last")
+POOLINGS = ("last", "last_output", "max", "mean", "attention", "padded_last")
 
 
 def length_mask(lengths: torch.Tensor, total_length: int) -> torch.Tensor:
@@ -76,7 +78,8 @@ class AttentionPool(nn.Module):
 
 
 def build_pooling(name: str, features: int) -> nn.Module | None:
-    """The pooling layer for `name`, or None for summaries read from states (last, padded_last)."""
+    """The pooling layer for `name`, or None for summaries read at one position (last,
+    last_output, padded_last)."""
     if name == "max":
         return MaskedMax()
     if name == "mean":

@@ -2,7 +2,13 @@
 
 `basic_english` reproduces torchtext's `get_tokenizer("basic_english")` token for token
 (the reference numbers were built with it) without depending on torchtext, and runs its
-rules as a chain of C-level `str.replace` calls instead of twelve regex passes.
+rules as a chain of C-level `str.replace` calls instead of twelve regex passes. `spacy` is
+spaCy's rule-based English tokenizer (`spacy.blank("en")`: no trained model, nothing to
+download), what torchtext's `Field(tokenize="spacy")` ran for seed 004 (token texts, whitespace
+tokens included).
+
+Stop words: `stopwords: true` / `sklearn` is scikit-learn's English list (318 words),
+`nltk` is NLTK's English list (179 words, shipped in textclf/text/data/; seed 001).
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ from tqdm import tqdm
 from textclf.errors import DataError, ParamsError
 
 SPLITS = ("train", "val", "test")
-TOKENIZERS = ("basic_english", "whitespace", "regex")
-TOKENIZER_DEFAULTS = {"pattern": None, "lowercase": True, "strip_html": False, "stopwords": False}
+TOKENIZERS = ("basic_english", "whitespace", "regex", "spacy")
+TOKENIZER_DEFAULTS = {"pattern": None, "lowercase": True, "strip_html": False, "stopwords": False,
+                      "bos_eos": False}
+STOP_WORD_LISTS = ("sklearn", "nltk")
+NLTK_STOPWORDS_FILE = Path(__file__).parent / "data" / "nltk_english_stopwords.txt"
+BOS, EOS = "<bos>", "<eos>"
 
 # torchtext's rules, in its order, applied after lower-casing. Each of its patterns but the
 # last is a literal string, and re.sub with a literal is str.replace (leftmost, non-overlapping),
@@ -62,11 +72,47 @@ def strip_html(text: str) -> str:
 
 
 @functools.cache
-def stop_words() -> frozenset[str]:
-    """scikit-learn's English stop-word list (imported lazily: sklearn is slow to import)."""
+def stop_words(source: str = "sklearn") -> frozenset[str]:
+    """An English stop-word list: "sklearn" (scikit-learn's ENGLISH_STOP_WORDS, 318 words,
+    imported lazily: sklearn is slow to import) or "nltk" (NLTK's 179 words, shipped as data)."""
+    if source == "nltk":
+        lines = NLTK_STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+        return frozenset(w for w in (line.strip() for line in lines) if w and not w.startswith("#"))
+    if source != "sklearn":
+        raise ParamsError(f"tokenizer.stopwords: {source!r} is not allowed; allowed values: "
+                          f"[true, false, {', '.join(STOP_WORD_LISTS)}]")
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
+
+
+def stop_word_list(setting: bool | str) -> str | None:
+    """The stop-word list a tokenizer's `stopwords` setting names, or None (keep every word)."""
+    if setting is False:
+        return None
+    if setting is True:
+        return "sklearn"
+    if setting not in STOP_WORD_LISTS:
+        raise ParamsError(f"tokenizer.stopwords: {setting!r} is not allowed; allowed values: "
+                          f"[true, false, {', '.join(STOP_WORD_LISTS)}]")
+    return setting
+
+
+@functools.cache
+def _spacy_tokenizer() -> Any:
+    """spaCy's rule-based English tokenizer (no model, no download), loaded once."""
+    try:
+        import spacy
+    except ImportError as exc:  # pragma: no cover - spacy is a pinned dependency
+        raise ParamsError("tokenizer.name 'spacy' needs the spacy package (pinned in requirements.lock; "
+                          "run setup.sh)") from exc
+    return spacy.blank("en").tokenizer
+
+
+def spacy_english(text: str) -> list[str]:
+    """Token texts of spaCy's English tokenizer, as torchtext's `tokenize="spacy"` returned
+    them (`[tok.text for tok in tokenizer(text)]`, whitespace tokens included)."""
+    return [tok.text for tok in _spacy_tokenizer()(text)]
 
 
 def resolve_tokenizer(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,6 +140,7 @@ def resolve_tokenizer(cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ParamsError(f"tokenizer.pattern: {pattern!r} is not a valid regex: {exc}") from exc
     elif pattern is not None:
         raise ParamsError(f"tokenizer.pattern: only used by name 'regex', not {name!r}")
+    stop_word_list(spec["stopwords"])
     return spec
 
 
@@ -103,21 +150,27 @@ def _core(spec: Mapping[str, Any]) -> Tokenizer:
         return _basic_english_rules
     if spec["name"] == "regex":
         return re.compile(spec["pattern"]).findall
+    if spec["name"] == "spacy":
+        return spacy_english
     return str.split
 
 
 def make_tokenizer(cfg: Mapping[str, Any]) -> Tokenizer:
-    """text -> tokens: strip tags (optional), lower-case (default), split, drop stop words."""
+    """text -> tokens: strip tags (optional), lower-case (default), split, drop stop words,
+    wrap in <bos> ... <eos> (optional)."""
     spec = resolve_tokenizer(cfg)
     core = _core(spec)
-    lowercase, html = spec["lowercase"], spec["strip_html"]
-    stop = stop_words() if spec["stopwords"] else None
+    lowercase, html, wrap = spec["lowercase"], spec["strip_html"], spec["bos_eos"]
+    stop_list = stop_word_list(spec["stopwords"])
+    stop = stop_words(stop_list) if stop_list else None
 
     def tokenize(text: str) -> list[str]:
         if html:
             text = strip_html(text)
         tokens = core(text.lower() if lowercase else text)
-        return list(filterfalse(stop.__contains__, tokens)) if stop else tokens
+        if stop:
+            tokens = list(filterfalse(stop.__contains__, tokens))
+        return [BOS, *tokens, EOS] if wrap else tokens
 
     return tokenize
 

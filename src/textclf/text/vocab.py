@@ -25,8 +25,9 @@ PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
 PAD_INDEX, UNK_INDEX = 0, 1
 # "train+test" is every labelled split: the reference had no validation split, so ours (carved
-# out of its training data) counts too.
-SOURCES = {"train": ("train",), "train+test": ("train", "val", "test")}
+# out of its training data) counts too. "train+val": every training row of a variant that
+# trains on the validation rows too (training.train_split train+val).
+SOURCES = {"train": ("train",), "train+val": ("train", "val"), "train+test": ("train", "val", "test")}
 VOCAB_KEYS = ("tokenizer", "min_freq", "max_size", "source")  # what decides the itos list
 VOCAB_DEFAULTS = {"max_size": None, "source": "train", "oov": "unk"}
 

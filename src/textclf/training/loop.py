@@ -105,6 +105,8 @@ def train_epoch(
         optim.zero_grad()
         with precision.autocast():
             logits = model(ids, batch.lengths)
+        # With `model.output: softmax` the model returns probabilities and this is the
+        # cross-entropy over them (seed 000's double softmax), on purpose.
         loss = F.cross_entropy(logits.float(), labels)
         optim.step(loss, scaler=precision.scaler, clip_grad_norm=clip_grad_norm)
         loss_sum += loss.detach() * len(index)
@@ -144,6 +146,7 @@ def predict_proba(
     training fits here."""
     model.eval()
     move = to_device(device)
+    probabilities = getattr(model, "outputs_probabilities", False)  # `model.output: softmax`
     chunks: list[tuple[np.ndarray, torch.Tensor]] = []
     widths = np.full(len(split), max_len) if fixed else np.minimum(split.lengths, max_len)
     batches = eval_batches(widths, max(EVAL_MAX_ROWS, batch_size), max(EVAL_MAX_TOKENS, batch_size * max_len))
@@ -152,7 +155,8 @@ def predict_proba(
         batch = collate(split, index, max_len, fixed)
         with precision.autocast():
             logits = model(move(batch.ids), batch.lengths)
-        chunks.append((index, torch.softmax(logits.float(), dim=1).cpu()))
+        out = logits.float() if probabilities else torch.softmax(logits.float(), dim=1)
+        chunks.append((index, out.cpu()))
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
     probs = np.empty((len(split), chunks[0][1].shape[1]), dtype=np.float32)

@@ -97,11 +97,18 @@ def load_run_data(
 ) -> RunData:
     """Encoded splits (quick-mode sampled), class names and vocabulary size, checked."""
     classes = read_classes(prepared_dir)
-    splits = []
+    loaded = {}
     for name in SPLITS:
         split = load_encoded(Path(encoded_dir) / f"{name}.parquet")
         if split.empty_rows:
             log.warning("%s: %d %s rows had no tokens; each was given a single <unk>", variant.id, split.empty_rows, name)
+        loaded[name] = split
+    if variant.training.train_split == "train+val":
+        # The reference had no validation carve-out: train on the validation rows too.
+        loaded["train"] = concat_splits(loaded["train"], loaded["val"])
+    splits = []
+    for name in SPLITS:
+        split = loaded[name]
         keep = quick_sample(variant, name, split.labels)
         if keep is not None:
             split = split.take(keep)  # empty_rows still counts the whole split
@@ -122,6 +129,21 @@ def load_run_data(
         raise DataError(f"{variant.id}: training.eval_split is {variant.training.eval_split!r} but "
                         f"{encoded_dir}/{variant.training.eval_split}.parquet is empty")
     return data
+
+
+def concat_splits(first: EncodedSplit, second: EncodedSplit) -> EncodedSplit:
+    """The rows of `first` then those of `second`, as one split."""
+    if first.vocab_sha256 and second.vocab_sha256 and first.vocab_sha256 != second.vocab_sha256:
+        raise DataError("cannot train on train+val: the two splits were encoded with different vocabularies")
+    offsets = np.concatenate([first.offsets, second.offsets[1:] - second.offsets[0] + first.offsets[-1]])
+    return EncodedSplit(
+        row_ids=np.concatenate([first.row_ids, second.row_ids]),
+        labels=np.concatenate([first.labels, second.labels]),
+        values=np.concatenate([first.values, second.values[second.offsets[0]:second.offsets[-1]]]),
+        offsets=offsets,
+        empty_rows=first.empty_rows + second.empty_rows,
+        vocab_sha256=first.vocab_sha256 or second.vocab_sha256,
+    )
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -168,9 +190,11 @@ class Progress:
     history: list[dict[str, Any]] | None = None
     best_epoch: int = 0
     best_accuracy: float = -1.0
-    best_state: dict[str, torch.Tensor] | None = None
+    best_state: dict[str, torch.Tensor] | None = None  # the weights report_epoch selects
     bad_epochs: int = 0
     stopped_early: bool = False
+    lowest_train_loss: float = float("inf")
+    lowest_loss_epoch: int = 0
 
     def __post_init__(self) -> None:
         self.history = self.history or []
@@ -221,6 +245,11 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
                 progress.best_state = _cpu_state(model)
         else:
             progress.bad_epochs += 1
+        if stats.loss < progress.lowest_train_loss:
+            # Seed 003 kept the checkpoint with the lowest training loss (003:441-452).
+            progress.lowest_train_loss, progress.lowest_loss_epoch = stats.loss, epoch
+            if cfg.report_epoch == "lowest_train_loss":
+                progress.best_state = _cpu_state(model)
         progress.stopped_early = bool(patience) and progress.bad_epochs >= patience and epoch < epochs
         log.info("%s epoch %d/%d: train loss %.4f acc %.4f | %s loss %.4f acc %.4f | %.1fs, %.0f tok/s",
                  vid, epoch, epochs, stats.loss, stats.accuracy, eval_split, ev["loss"], ev["accuracy"],
@@ -235,6 +264,16 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
     if progress.stopped_early:
         log.info("%s: early stopping after epoch %d (best %s accuracy %.4f at epoch %d)",
                  vid, progress.epoch, eval_split, progress.best_accuracy, progress.best_epoch)
+
+
+def selected_epoch(report_epoch: str, progress: Progress) -> int:
+    """The epoch whose weights are reported: best (eval-split accuracy), last, or
+    lowest_train_loss (the lowest epoch-mean training loss)."""
+    if report_epoch == "best" and progress.best_state is not None:
+        return progress.best_epoch
+    if report_epoch == "lowest_train_loss" and progress.best_state is not None:
+        return progress.lowest_loss_epoch
+    return progress.epoch
 
 
 def train_variant(
@@ -264,7 +303,7 @@ def train_variant(
     data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir, vocab_file=vocab_file)
     seed_everything(cfg.seed)
     sparse, sparse_why = sparse_embedding_choice(model_cfg, cfg, data.vocab_size, device)
-    model = build_model(to_dict(model_cfg), vocab_size=data.vocab_size, num_classes=len(data.classes),
+    model = build_model(model_cfg, vocab_size=data.vocab_size, num_classes=len(data.classes),  # type: ignore[arg-type]
                         embedding_matrix=embedding, sparse=sparse, where=vid).to(device)
     optim = build_optimization(model, cfg)
     precision = make_precision(device, cfg.amp)
@@ -280,15 +319,16 @@ def train_variant(
     _fit(variant, data, model, optim, precision, device, progress, ckpt_path=ckpt_path,
          fingerprint=fingerprint, on_epoch_end=on_epoch_end)
 
-    reported_epoch = progress.epoch
-    if cfg.report_epoch == "best" and progress.best_state is not None:
+    reported_epoch = selected_epoch(cfg.report_epoch, progress)
+    if cfg.report_epoch != "last" and progress.best_state is not None:
         model.load_state_dict(progress.best_state)
-        reported_epoch = progress.best_epoch
     eval_kw = {"batch_size": cfg.batch_size, "max_len": cfg.max_len, "fixed": cfg.padding == "fixed",
                "device": device, "precision": precision}
     test_probs = predict_proba(model, data.test, desc="eval test", **eval_kw)
     test = classification_metrics(data.test.labels, test_probs)
-    val = classification_metrics(data.val.labels, predict_proba(model, data.val, desc="eval val", **eval_kw))
+    # Trained on the validation rows (train_split train+val): they are no held-out split.
+    val = (None if cfg.train_split == "train+val" else
+           classification_metrics(data.val.labels, predict_proba(model, data.val, desc="eval val", **eval_kw)))
     metrics = run_summary(
         test=test, val=val, history=progress.history, train_labels=data.train.labels, classes=data.classes,
         trainable_params=count_trainable_parameters(model), best_epoch=progress.best_epoch,
