@@ -30,8 +30,8 @@ def _params():
     return params
 
 
-def _write_variant(root, name, accuracy, preds, labels, params_count, seed=1):
-    out = root / "full" / "imdb" / "s" / name / f"seed{seed}"
+def _write_variant(root, name, accuracy, preds, labels, params_count, seed=1, study="s"):
+    out = root / "full" / "imdb" / study / name / f"seed{seed}"
     out.mkdir(parents=True)
     cm = pd.crosstab(pd.Series(labels), pd.Series(preds)).reindex(index=range(4), columns=range(4), fill_value=0)
     (out / "metrics.json").write_text(json.dumps({
@@ -40,6 +40,7 @@ def _write_variant(root, name, accuracy, preds, labels, params_count, seed=1):
         "classes": ["World", "Sports", "Business", "Sci/Tech"],
         "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
         "seconds_per_epoch": 1.5, "epochs_run": 2, "never_learned": False, "n_train": 100,
+        "val": {"accuracy": accuracy - 0.005},
         "n_test": len(labels)}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
                   "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(out / "history.csv", index=False)
@@ -160,3 +161,29 @@ def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatc
     assert "Seed variance is not measured" not in text
     s = summary["studies"]["s"]
     assert s["a-fix.n_seeds"] == 3 and s["a-fix.std"] > 0 and s["best.variant"] == "a-fix"
+
+
+def test_sweep_study_gets_the_sweep_view(tmp_path, monkeypatch):
+    space = {"model.hidden": [8, 16, 32], "training.optimizer.lr": [0.1, 0.01]}
+    study = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
+             "variants": {"lstm": {"search": {"method": "grid", "space": space}}}}
+    params = with_studies(fixture_params(), {"sw": study})
+    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, 400)
+    monkeypatch.chdir(tmp_path)
+    plan = Plan(params)
+    for variant in plan.variants:
+        rate = 0.1 + (0.2 if variant.training.optimizer.lr == 0.1 else 0.0) + 0.01 * rng.random()
+        preds = labels.copy()
+        flip = rng.random(len(labels)) < rate
+        preds[flip] = (labels[flip] + 1) % 4
+        _write_variant(tmp_path / "results", variant.name, float((preds == labels).mean()), preds, labels, 1000,
+                       study="sw")
+    (tmp_path / "data" / "prepared" / "imdb").mkdir(parents=True)
+    (tmp_path / "data" / "prepared" / "imdb" / "stats.json").write_text(json.dumps(
+        {"rows": {"train": 100, "val": 10, "test": 400}, "classes": ["W", "S", "B", "T"]}))
+    build_report(plan.job("report", {"mode": "full"}).settings, tmp_path / "reports")
+    text = (tmp_path / "reports" / "summary.md").read_text()
+    assert "### Sweep: sw" in text and "Parameter importance" in text
+    assert (tmp_path / "reports" / "figures" / "sw_parallel.png").read_bytes()[:8] == PNG_MAGIC

@@ -12,12 +12,14 @@ from typing import Any
 import pandas as pd
 
 from textclf import atomic
+from textclf.estimate import estimate_line
 from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
 from textclf.report.markdown import md_table
 from textclf.report.stats import analyze_study, summary_metrics
 from textclf.report.stats_render import render_study_section, stats_figure
+from textclf.report.sweep import sweep_section
 
 TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
                  "max_len", "optimizer", "accuracy", "reference", "delta", "macro_f1", "trainable_params",
@@ -111,6 +113,15 @@ def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]
     predictions = {r.results: load_predictions(r.results) for r in done.itertuples()}
     stat_lines, stat_metrics = _statistics(study, done, figures, predictions)
     lines += stat_lines
+    if spec.get("sweep"):
+        trials = [(run["variant"], json.loads((Path(run["results"]) / "metrics.json").read_text(encoding="utf-8")))
+                  for run in job["runs"] if run["variant"]["study"] == study
+                  and run["results"] in set(done["results"])]
+        lines += sweep_section(study, trials, figures)
+    measured = float((done["seconds_per_epoch"].fillna(0) * done["epochs_run"].fillna(0)).sum())
+    estimate = estimate_line(job["mode"], study, measured)
+    if estimate:
+        lines += [estimate, ""]
     metrics: dict[str, Any] = {
         **stat_metrics,
         "variants_done": int(len(done)),
