@@ -114,6 +114,8 @@ def importance(frame: pd.DataFrame, params: Sequence[str], seed: int = 0) -> pd.
 def sweep_section(study: str, trials: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
                   figures: Path) -> list[str]:
     """Markdown lines for a sweep study (nothing when fewer than 3 trials have results)."""
+    if len(trials) < 3:
+        return []
     frame, params = sweep_frame(trials)
     frame = frame.dropna(subset=["test_accuracy"])
     if len(frame) < 3 or not params:
