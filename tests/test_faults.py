@@ -385,8 +385,8 @@ def test_embedding_label_names_the_source_once(tmp_path, monkeypatch):
     params = _report_params()
     job = _report_job(tmp_path, monkeypatch)
     rows = {run["variant"]["name"]: describe_variant(run["variant"])["embedding"] for run in job["runs"]}
-    assert rows["g"] == "glove50"
-    assert rows["a"] == f"random{params['models']['lstm_base']['embedding']['dim']}"
+    assert rows["g"] == "glove50 50d"  # source and the dimension of the vectors actually used
+    assert rows["a"] == f"random {params['models']['lstm_base']['embedding']['dim']}d"
     frame = collect(job)  # no results under tmp_path: every row missing, labels still there
     assert set(frame["status"]) == {"missing"}
     assert "glove5050" not in frame["embedding"].tolist()

@@ -1,114 +1,267 @@
-"""Report rendering from synthetic results: sorted tables, reference columns, missing variants
-listed, figures that are real PNGs, error analysis and ensemble."""
+"""Report rendering from synthetic results: tables sorted per dataset with the setting of every
+row, reference Δ with the train-size caveat, unrun variants in one line, figures (real PNGs, one
+dataset per axis, labelled points, integer epochs, val/test named), summary.json's headline,
+error analysis and the ensemble's conditions."""
 
 import json
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from helpers import fixture_params, with_studies
+from helpers import REPO, fixture_params, with_studies
 from textclf.plan import Plan
-from textclf.report import build_report
+from textclf.report import build_report, figures
+from textclf.report.build import HEADLINE_KEYS, STUDY_KEYS
 from textclf.report.errors import error_analysis
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 
 
-def _params():
-    study = {
-        "description": "synthetic study",
-        "datasets": ["imdb"],
-        "vocab": "basic_min10",
-        "model": "lstm_base",
-        "variants": {"a": {}, "b": {"model": {"cell": "gru"}}, "c": {"model": {"cell": "rnn"}},
-                     "gone": {"model": {"hidden": 8}}},
-        "reference": {"a": 0.80, "b": 0.90},
-    }
-    params = with_studies(fixture_params(), {"s": study})
-    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
+def _params(studies, datasets=("imdb",)):
+    params = with_studies(fixture_params(), studies)
+    for name in datasets:
+        params["datasets"][name] = {**params["datasets"]["imdb"], "classes": CLASSES}
     return params
 
 
-def _write_variant(root, name, accuracy, preds, labels, params_count, seed=1, study="s"):
-    out = root / "full" / "imdb" / study / name / f"seed{seed}"
-    out.mkdir(parents=True)
+def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick=False, eval_split="val",
+              epochs=2, model="rnn"):
+    """One replica's results (metrics.json, history.csv, predictions.parquet) with `rate` of
+    the labels flipped; returns its accuracy."""
+    out.mkdir(parents=True, exist_ok=True)
+    preds = labels.copy()
+    flip = rng.random(len(labels)) < rate
+    preds[flip] = (labels[flip] + 1) % len(CLASSES)
+    accuracy = float((preds == labels).mean())
     cm = pd.crosstab(pd.Series(labels), pd.Series(preds)).reindex(index=range(4), columns=range(4), fill_value=0)
     (out / "metrics.json").write_text(json.dumps({
-        "accuracy": accuracy, "macro_f1": accuracy - 0.01, "loss": 0.5,
-        "confusion_matrix": cm.to_numpy().tolist(),
-        "classes": ["World", "Sports", "Business", "Sci/Tech"],
-        "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
-        "seconds_per_epoch": 1.5, "epochs_run": 2, "never_learned": False, "n_train": 100,
-        "val": {"accuracy": accuracy - 0.005},
-        "n_test": len(labels)}))
-    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7],
-                  "val_loss": [0.9, 0.6], "val_acc": [0.6, accuracy]}).to_csv(out / "history.csv", index=False)
+        "accuracy": accuracy, "macro_f1": accuracy - 0.01, "loss": 0.5, "confusion_matrix": cm.to_numpy().tolist(),
+        "classes": CLASSES, "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
+        "seconds_per_epoch": 1.5, "epochs_run": epochs, "never_learned": False, "n_train": n_train,
+        "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model}))
+    epoch = np.arange(1, epochs + 1)
+    pd.DataFrame({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.5 + 0.1 * epoch,
+                  "val_loss": 0.9 / epoch, "val_acc": np.linspace(0.6, accuracy, epochs)}).to_csv(out / "history.csv",
+                                                                                              index=False)
     pd.DataFrame({"id": np.arange(len(labels)), "label": labels, "pred": preds}).to_parquet(out / "predictions.parquet")
+    return accuracy
+
+
+def write_stats(root, dataset, train, test):
+    path = root / "data" / "prepared" / dataset / "stats.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rows": {"train": train, "val": 10, "test": test}, "classes": CLASSES,
+                                "token_length_quantiles": {"train": {"p50": 30, "p90": 50}}, "malformed": {}}))
+
+
+def report_job(params, mode="full"):
+    return Plan(params, quick=mode == "quick").job("report", {"mode": mode}).settings
+
+
+STUDY = {
+    "description": "synthetic study",
+    "datasets": ["imdb"],
+    "vocab": "basic_min10",
+    "model": "lstm_base",
+    "variants": {"a": {}, "b": {"model": {"cell": "gru"}}, "c": {"model": {"cell": "rnn"}},
+                 "gone": {"model": {"hidden": 8}}},
+    "reference": {"a": 0.80, "b": 0.90},
+}
 
 
 @pytest.fixture
 def report(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 200)
-    results = tmp_path / "results"
     accs = {}
-    for name, params_count in [("a", 50_000), ("b", 80_000), ("c", 20_000)]:
-        preds = labels.copy()
-        flip = rng.random(200) < {"a": 0.2, "b": 0.1, "c": 0.3}[name]
-        preds[flip] = (labels[flip] + 1) % 4
-        accs[name] = float((preds == labels).mean())
-        _write_variant(results, name, accs[name], preds, labels, params_count)
-    prepared = tmp_path / "data" / "prepared" / "imdb"
-    prepared.mkdir(parents=True)
-    (prepared / "stats.json").write_text(json.dumps({
-        "rows": {"train": 100, "val": 10, "test": 200}, "classes": ["W", "S", "B", "T"],
-        "token_length_quantiles": {"train": {"p50": 30, "p90": 50}}, "malformed": {}}))
+    for name, count, rate in [("a", 50_000, 0.2), ("b", 80_000, 0.1), ("c", 20_000, 0.3)]:
+        accs[name] = write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, rate, rng,
+                               params_count=count)
+    write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)  # the report job names repo-relative paths
-    job = Plan(_params()).job("report", {"mode": "full"}).settings
-    summary = build_report(job, tmp_path / "reports")
+    summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
     return tmp_path / "reports", summary, accs
 
 
-def test_table_sorted_with_reference_and_missing(report):
-    out, summary, accs = report
+def _table_rows(text, heading):
+    section = text[text.index(f"## {heading}\n"):]
+    section = section[:section.index("\n## ", 3)] if "\n## " in section[3:] else section
+    table = next(block for block in section.split("\n\n") if block.startswith("| variant |"))
+    header, _, *rows = table.splitlines()
+    names = [h.strip() for h in header.strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in row.strip("|").split(" | ")), strict=True)) for row in rows]
+
+
+def test_table_sorted_with_reference_delta_and_caveat(report):
+    out, _, accs = report
+    rows = _table_rows((out / "summary.md").read_text(), "s")
+    assert [r["variant"] for r in rows] == sorted(accs, key=accs.get, reverse=True)
+    assert [r["rank"] for r in rows] == ["1", "2", "3"]
+    b = next(r for r in rows if r["variant"] == "b")
+    # IMDB references trained on 25,000 rows; these runs used 100: the caveat sits beside Δ
+    assert b["reference"] == "0.9000" and b["Δ"] == f"{accs['b'] - 0.90:+.4f} ⚠ 100 vs 25,000 train rows"
+    assert next(r for r in rows if r["variant"] == "c")["Δ"] == ""
+
+
+def test_every_row_names_its_setting_from_the_results(report):
+    out, _, _ = report
+    for row in _table_rows((out / "summary.md").read_text(), "s"):
+        assert (row["setting"], row["train rows"], row["test rows"], row["seed"], row["vectors"]) == \
+            ("full", "100", "200", "1", "random 100d")
+
+
+def test_unrun_variants_are_one_line_with_the_command(report):
+    out, _, _ = report
     text = (out / "summary.md").read_text()
-    section = text[text.index("## s"):]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "variant" not in line]
-    order = [row.split("|")[1].strip() for row in rows[:4]]
-    assert order == sorted(accs, key=accs.get, reverse=True) + ["gone"]
-    assert "| reference | Δ |" in section
-    b_row = next(r for r in rows if r.startswith("| b |"))
-    assert f"| 0.9000 | {accs['b'] - 0.90:+.4f} |" in b_row
-    assert "**Missing or failed** (no usable results yet): `imdb/s/gone` (missing)" in section
-    assert "| imdb | 100 | 10 | 200 |" in text
+    lines = [line for line in text.splitlines() if "gone" in line or "Missing" in line]
+    assert lines == ["**Missing or failed** (full setting): 1 variant without usable results: `imdb/s/gone` "
+                     "(missing); to run them: `snakemake --cores 2 reports/summary.md --config studies=[s]`."]
 
 
-def test_summary_json_is_flat_numbers(report):
+def test_many_unrun_variants_are_still_one_line(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, 100)
+    study = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
+             "variants": {"a": {}}, "grid": [{"name": "h", "key": "model.hidden", "values": list(range(8, 80))}]}
+    write_run(tmp_path / "results/quick/imdb/big/a-h8/seed1", labels, 0.2, rng, quick=True)
+    write_stats(tmp_path, "imdb", 100, 100)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(_params({"big": study}), "quick"), tmp_path / "reports/quick")
+    text = (tmp_path / "reports/quick/summary.md").read_text()
+    assert len(_table_rows(text, "big")) == 1 and "a-h9" not in text
+    (line,) = [line for line in text.splitlines() if "without usable results" in line]
+    assert line == ("**Missing or failed** (quick setting): 71 variants without usable results; to run them: "
+                    "`snakemake --cores 2 reports/quick/summary.md --config studies=[big]`.")
+
+
+def test_summary_json_headline_and_setting(report):
     _, summary, accs = report
     assert summary["mode"] == "full"
     s = summary["studies"]["s"]
-    assert s["variants_done"] == 3 and s["variants_missing"] == 1
-    assert s["best_accuracy"] == pytest.approx(max(accs.values()))
-    assert s["accuracy"]["imdb.s.b.seed1"] == pytest.approx(accs["b"])
-    assert "ensemble_accuracy_imdb" in s
-    assert s["best.variant"] == max(accs, key=accs.get) and s["b.n_seeds"] == 1
-    assert s["b.ci_low"] < accs["b"] < s["b.ci_high"]
+    assert list(s) == list(STUDY_KEYS)
+    best = max(accs, key=accs.get)
+    assert (s["acc"], s["best"], s["mode"], s["n_train"], s["n_test"]) == (pytest.approx(accs[best]), best, "full",
+                                                                            100, 200)
+    assert s["best_accuracy"] == s["acc"] and s["variants_done"] == 3
+    d = s["detail"]
+    assert d["variants_missing"] == 1 and d["seed_list"] == "1" and d["vectors"] == "random 100d"
+    b = d["by_variant"]["b"]
+    assert (b["setting"], b["n_train"], b["n_test"], b["seed_list"], b["vectors"]) == ("full", 100, 200, "1",
+                                                                                      "random 100d")
+    assert b["n_seeds"] == 1 and b["ci_low"] < accs["b"] < b["ci_high"]
+    assert d["ci"]["best"]["variant"] == best
+    assert d["errors"]["imdb"] == {"models": 3, "items": 200, "all_wrong": d["errors"]["imdb"]["all_wrong"],
+                                   "full_test_set": True, "ensemble_accuracy": pytest.approx(
+                                       d["errors"]["imdb"]["ensemble_accuracy"])}
 
 
-def test_one_seed_statistics_section(report):
+def test_summary_json_study_keys_never_collide_with_params_study_keys():
+    """`dvc exp show` puts params and metrics columns side by side: a study's metric keys must
+    not be names params.yaml uses inside a study, or the README's --drop recipe would hide
+    changed parameters."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
+    study_schema = schema["properties"]["studies"]["additionalProperties"]
+    params_keys = set(study_schema["properties"])
+    assert {"datasets", "variants", "seeds", "reference"} <= params_keys
+    assert not params_keys & set(STUDY_KEYS)
+    assert set(HEADLINE_KEYS) <= set(STUDY_KEYS)
+
+
+def test_figures_are_png_and_next_to_their_table(report):
     out, _, _ = report
-    text = (out / "summary.md").read_text()
-    assert "Seed variance is not measured" in text and "is best" in text
-
-
-def test_figures_are_png(report):
-    out, _, _ = report
-    names = sorted(p.name for p in (out / "figures").iterdir())
+    names = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert names == ["s_acc_vs_params.png", "s_accuracy_ci.png", "s_confusion.png", "s_curves.png"]
+    text = (out / "summary.md").read_text()
     for name in names:
         assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
-        assert f"figures/{name}" in (out / "summary.md").read_text()
+        assert f"figures/{name}" in text
+    # the table, then its figures, before the statistics section
+    assert text.index("| variant |") < text.index("figures/s_curves.png") < text.index("### Seeds, intervals")
+    curves = json.loads((out / "figures/curves/s.json").read_text())
+    assert {r["variant"] for r in curves} == {"a", "b", "c"} and {r["split"] for r in curves} == {"train", "val"}
+    assert all(isinstance(r["epoch"], int) for r in curves)
+
+
+def test_report_header_and_overview_name_the_setting(report):
+    out, _, _ = report
+    text = (out / "summary.md").read_text()
+    assert text.startswith("# textclf-pipeline report: full setting")
+    assert "| [s](#study-s) | full | imdb | 100 | 200 | 1 | 3 of 4 | b |" in text
+
+
+def test_quick_report_shows_rows_actually_used(tmp_path, monkeypatch):
+    """The quick setting samples 4,000 of 22,500 training rows: the report says 4,000 (from
+    metrics.json), labels the prepared 22,500 as what they are, and says "quick" everywhere."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, 300)
+    study = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base", "variants": {"a": {}, "b": {}},
+             "reference": {"a": 0.85}}
+    for name in ("a", "b"):
+        write_run(tmp_path / "results/quick/imdb/s" / name / "seed1", labels, 0.2, rng, n_train=4000, quick=True)
+    write_stats(tmp_path, "imdb", 22_500, 25_000)
+    monkeypatch.chdir(tmp_path)
+    summary = build_report(report_job(_params({"s": study}), "quick"), tmp_path / "reports/quick")
+    text = (tmp_path / "reports/quick/summary.md").read_text()
+    assert text.startswith("# textclf-pipeline report: quick setting")
+    assert "| s | imdb | quick | 4,000 | 300 | 1 | random 100d | 2 of 2 |" in text  # rows used
+    assert "| imdb | 22,500 | 10 | 25,000 |" in text  # the prepared splits, labelled as such
+    assert "| prepared train |" in text
+    assert "**Setting**: quick setting · imdb: 4,000 train / 300 test rows · seeds 1" in text
+    assert {r["setting"] for r in _table_rows(text, "s")} == {"quick"}
+    assert "⚠ 4,000 vs 25,000 train rows" in text
+    s = summary["studies"]["s"]
+    assert (summary["mode"], s["mode"], s["n_train"], s["n_test"]) == ("quick", "quick", 4000, 300)
+    # two models: items every model misses, but no "ensemble"; 300 of 25,000 items: a sample
+    assert "quick sample of the test set (the full test set has 25,000)" in text
+    assert "No ensemble: a majority vote needs at least 3 models (2 here)" in text
+    assert "Majority-vote" not in text and "whole test set" not in text
+    assert "ensemble_accuracy" not in s["detail"]["errors"]["imdb"]
+    assert s["detail"]["errors"]["imdb"]["full_test_set"] is False
+
+
+def test_agnews_delta_against_120000_rows_and_baselines_ranked_per_dataset(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    studies = {
+        "agn": {"datasets": ["ag_news"], "vocab": "basic_min10", "model": "lstm_base",
+                "variants": {"lstm": {}}, "reference": {"lstm": 0.8859}},
+        "baselines": {"datasets": ["ag_news", "imdb"], "model": "tfidf_logreg", "variants": {"tfidf": {}}},
+    }
+    params = _params(studies, datasets=("ag_news", "imdb"))
+    rates = {("agn", "ag_news", "lstm"): 0.1, ("baselines", "ag_news", "tfidf"): 0.05,
+             ("baselines", "imdb", "tfidf"): 0.3}
+    accs = {}
+    for (study, dataset, variant), rate in rates.items():
+        labels = rng.integers(0, 4, 400)
+        accs[(dataset, study)] = write_run(tmp_path / f"results/full/{dataset}/{study}/{variant}/seed1", labels,
+                                           rate, rng, n_train=114_000, model="rnn" if study == "agn" else "tfidf")
+    write_stats(tmp_path, "ag_news", 114_000, 400)
+    write_stats(tmp_path, "imdb", 22_500, 400)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(params), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    (row,) = _table_rows(text, "agn")
+    assert row["Δ"] == f"{accs[('ag_news', 'agn')] - 0.8859:+.4f} ⚠ 114,000 vs 120,000 train rows"
+    assert "on ag_news ours trained on 114,000 rows, the reference on 120,000" in text
+    base = _table_rows(text, "baselines")
+    # sorted by dataset and ranked within it: each dataset has its own #1, whatever the accuracies
+    assert [(r["dataset"], r["rank"]) for r in base] == [("ag_news", "1"), ("imdb", "1")]
+    assert (tmp_path / "reports/figures/baselines_ag_news_confusion.png").exists()
+    assert (tmp_path / "reports/figures/baselines_imdb_confusion.png").exists()
+    assert "baselines_curves.png" not in text  # TF-IDF has no epochs: no "curve"
+
+
+def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):
+    out, _, _ = report
+    stale = out / "figures" / "old_study_curves.png"
+    stale.write_bytes(PNG_MAGIC)
+    (out / "figures/curves/old_study.json").write_text("[]")
+    build_report(report_job(_params({"s": STUDY})), out)
+    assert not stale.exists() and not (out / "figures/curves/old_study.json").exists()
+    assert (out / "figures/s_curves.png").exists()
 
 
 def test_error_analysis_counts_and_ensemble():
@@ -122,6 +275,8 @@ def test_error_analysis_counts_and_ensemble():
     # item 3 (class D) is wrong for all three; majority vote: [0,1,2,0,1,1] -> 4/6 right
     assert result["all_wrong"] == 1 and result["all_wrong_by_class"] == {"D": 1}
     assert result["ensemble_accuracy"] == pytest.approx(4 / 6)
+    two = error_analysis({"m1": preds["m1"], "m2": preds["m2"]}, ["A", "B", "C", "D"])
+    assert two["models"] == 2 and "ensemble_accuracy" not in two  # a vote of two is no ensemble
     assert error_analysis({"m1": preds["m1"]}, ["A", "B", "C", "D"]) is None
 
 
@@ -140,50 +295,131 @@ def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatc
              "variants": {"a": {}, "b": {"model": {"cell": "gru"}}},
              "grid": [{"name": "", "values": {"ref": {}, "fix": {"model": {"hidden": 8}}}}],
              "reference": {"a-ref": 0.70}}
-    params = with_studies(fixture_params(), {"s": study})
-    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 2000)
     rates = {"a-ref": 0.30, "a-fix": 0.22, "b-ref": 0.31, "b-fix": 0.30}
     for name, rate in rates.items():
         for seed in (1, 2, 3):
-            preds = labels.copy()
-            flip = rng.random(len(labels)) < rate + 0.01 * seed
-            preds[flip] = (labels[flip] + 1) % 4
-            _write_variant(tmp_path / "results", name, float((preds == labels).mean()), preds, labels, 1000, seed)
+            write_run(tmp_path / "results/full/imdb/s" / name / f"seed{seed}", labels, rate + 0.01 * seed, rng,
+                      params_count=1000, eval_split="test" if name.endswith("ref") else "val")
+    write_stats(tmp_path, "imdb", 100, 2000)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data" / "prepared" / "imdb").mkdir(parents=True)
-    (tmp_path / "data" / "prepared" / "imdb" / "stats.json").write_text(json.dumps(
-        {"rows": {"train": 100, "val": 10, "test": 2000}, "classes": ["W", "S", "B", "T"]}))
-    summary = build_report(Plan(params).job("report", {"mode": "full"}).settings, tmp_path / "reports")
+    summary = build_report(report_job(_params({"s": study})), tmp_path / "reports")
     text = (tmp_path / "reports" / "summary.md").read_text()
     assert "a-fix` is best" in text and "mean ± std" in text and "ref/fix twins" in text
     assert "Seed variance is not measured" not in text
-    s = summary["studies"]["s"]
-    assert s["a-fix.n_seeds"] == 3 and s["a-fix.std"] > 0 and s["best.variant"] == "a-fix"
+    assert "4 of 4 variants have results (12 runs over seeds)." in text
+    by_variant = summary["studies"]["s"]["detail"]["by_variant"]
+    assert by_variant["a-fix"]["n_seeds"] == 3 and by_variant["a-fix"]["std"] > 0
+    assert by_variant["a-fix"]["seed_list"] == "1,2,3"
+    assert summary["studies"]["s"]["best"] == "a-fix"
+
+
+# ----------------------------------------------------------------- figures, one by one
+
+
+@pytest.fixture
+def captured(monkeypatch, tmp_path):
+    """Keep each figure open instead of saving it, to inspect what it draws."""
+    figs = []
+
+    def keep(fig, path):
+        figs.append(fig)
+        return path
+
+    monkeypatch.setattr(figures, "_save", keep)
+    yield figs
+    for fig in figs:
+        matplotlib.pyplot.close(fig)
+
+
+def _history(epochs, acc):
+    epoch = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": epoch, "train_acc": 0.5 + 0.01 * epoch, "val_acc": np.linspace(0.5, acc, epochs),
+                         "train_loss": 1.0 / epoch, "val_loss": 0.9 / epoch})
+
+
+def test_learning_curves_name_val_and_test_and_use_integer_epochs(captured, tmp_path):
+    colors = figures.variant_colors(["x-ref", "x-fix"])
+    path = figures.learning_curves({("imdb", "x-ref"): [(_history(3, 0.8), "test")],
+                                    ("imdb", "x-fix"): [(_history(3, 0.85), "val")]},
+                                   "t", "quick setting · imdb: 4,000 train / 2,000 test rows", colors,
+                                   tmp_path / "c.png")
+    assert path is not None
+    (fig,) = captured
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["x-fix", "x-ref", "validation", "test (eval_split: test)", "training"]
+    acc_ax = fig.axes[0]
+    ticks = [t for t in acc_ax.get_xticks() if acc_ax.get_xlim()[0] <= t <= acc_ax.get_xlim()[1]]
+    assert ticks == [1, 2, 3]
+    styles = {line.get_color(): set() for line in acc_ax.get_lines()}
+    for line in acc_ax.get_lines():
+        styles[line.get_color()].add(line.get_linestyle())
+    assert styles == {colors["x-ref"][0]: {"--", ":"}, colors["x-fix"][0]: {"-", ":"}}
+    assert "quick setting" in fig._suptitle.get_text()
+    assert figures.learning_curves({}, "t", "", colors, tmp_path / "none.png") is None
+
+
+def test_accuracy_vs_params_labels_points_one_axis_per_dataset(captured, tmp_path):
+    table = pd.DataFrame({"dataset": ["a", "a", "a", "b"], "variant": ["v1", "v2", "v3", "v1"],
+                          "seed": [1, 1, 1, 1], "accuracy": [0.8, 0.85, 0.9, 0.6],
+                          "trainable_params": [10_000, 120_000, 1_500_000, 10_000]})
+    figures.accuracy_vs_params(table, "t", "full setting", figures.variant_colors(table["variant"]),
+                               tmp_path / "p.png")
+    (fig,) = captured
+    axes = list(fig.axes)
+    assert [ax.get_title() for ax in axes] == ["a: test accuracy vs. trainable parameters",
+                                                "b: test accuracy vs. trainable parameters"]
+    assert sorted(t.get_text() for t in axes[0].texts) == ["v1", "v2", "v3"]
+    assert axes[0].get_xscale() == "log" and len(axes[0].get_xticks()) >= 4
+
+
+def test_confusion_matrix_is_normalised_with_readable_text_and_colour_bar(captured, tmp_path):
+    cm = [[90, 10], [30, 70]]
+    figures.confusion(cm, ["neg", "pos"], "best", "full setting", tmp_path / "cm.png")
+    (fig,) = captured
+    ax, colorbar = fig.axes  # the matrix and its colour bar
+    shares = np.asarray(ax.images[0].get_array())
+    assert np.allclose(shares.sum(axis=1), 1.0) and shares[0, 0] == pytest.approx(0.9)
+    texts = {t.get_text(): t for t in ax.texts}
+    assert set(texts) == {"0.90\n(90)", "0.10\n(10)", "0.30\n(30)", "0.70\n(70)"}
+    image = ax.images[0]
+    for (i, j), value in np.ndenumerate(shares):
+        text = texts[f"{value:.2f}\n({cm[i][j]})"]
+        cell = matplotlib.colors.to_rgb(image.cmap(image.norm(value)))
+        ink = matplotlib.colors.to_rgb(text.get_color())
+        lum = [0.2126 * r + 0.7152 * g + 0.0722 * b for r, g, b in (cell, ink)]
+        assert abs(lum[0] - lum[1]) > 0.35, (value, cell, ink)  # dark ink on light cells and vice versa
+
+
+def test_variant_colours_are_stable_and_distinct():
+    one = figures.variant_colors(["b", "a", "c"])
+    assert one == figures.variant_colors(["c", "a", "b", "a"])
+    assert len({v for v in one.values()}) == 3
+    many = figures.variant_colors([f"v{i}" for i in range(30)])
+    assert len(set(many.values())) == 30
 
 
 def test_sweep_study_gets_the_sweep_view(tmp_path, monkeypatch):
     space = {"model.hidden": [8, 16, 32], "training.optimizer.lr": [0.1, 0.01]}
     study = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
              "variants": {"lstm": {"search": {"method": "grid", "space": space}}}}
-    params = with_studies(fixture_params(), {"sw": study})
-    params["datasets"]["imdb"]["classes"] = ["World", "Sports", "Business", "Sci/Tech"]
+    params = _params({"sw": study})
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 4, 400)
     monkeypatch.chdir(tmp_path)
     plan = Plan(params)
     for variant in plan.variants:
         rate = 0.1 + (0.2 if variant.training.optimizer.lr == 0.1 else 0.0) + 0.01 * rng.random()
-        preds = labels.copy()
-        flip = rng.random(len(labels)) < rate
-        preds[flip] = (labels[flip] + 1) % 4
-        _write_variant(tmp_path / "results", variant.name, float((preds == labels).mean()), preds, labels, 1000,
-                       study="sw")
-    (tmp_path / "data" / "prepared" / "imdb").mkdir(parents=True)
-    (tmp_path / "data" / "prepared" / "imdb" / "stats.json").write_text(json.dumps(
-        {"rows": {"train": 100, "val": 10, "test": 400}, "classes": ["W", "S", "B", "T"]}))
-    build_report(plan.job("report", {"mode": "full"}).settings, tmp_path / "reports")
+        write_run(tmp_path / "results/full/imdb/sw" / variant.name / "seed1", labels, rate, rng)
+    write_stats(tmp_path, "imdb", 100, 400)
+    build_report(report_job(params), tmp_path / "reports")
     text = (tmp_path / "reports" / "summary.md").read_text()
     assert "### Sweep: sw" in text and "Parameter importance" in text
     assert (tmp_path / "reports" / "figures" / "sw_parallel.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_one_seed_statistics_section(report):
+    out, _, _ = report
+    text = (out / "summary.md").read_text()
+    assert "Seed variance is not measured" in text and "is best" in text

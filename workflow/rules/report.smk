@@ -1,17 +1,28 @@
 # Report: tables, figures and flat metrics of the selected studies, per setting:
 # reports/ for the full setting, reports/quick/ for the quick one ({mode_dir} = "" or "quick/").
+# `snakemake --report` opens on the comparison (summary.html, category "Comparison"): per study
+# its setting, table and figures, self-contained; the figures are also listed one by one.
 
 
 rule report:
-    """Aggregate every replica's metrics into summary.{md,json}, a table and figures."""
+    """Aggregate every replica's metrics into summary.{md,json,html}, a table and figures."""
     input:
         job=ancient(lambda w: report_job(w).job_file),
         results=lambda w: list(report_job(w).deps),
         code=lambda w: PLAN.code(report_job(w)),
     params:
+        # one line each (Snakemake's report prints newlines as a literal \n)
         settings=lambda w: report_job(w).digest,
+        setting=lambda w: report_job(w).settings["mode"],
+        studies=lambda w: " ".join(report_job(w).settings["studies"]),
     output:
-        summary=report("reports/{mode_dir}summary.md", caption="../report/summary.rst", category="Summary"),
+        comparison=report(
+            "reports/{mode_dir}summary.html",
+            caption="../report/comparison.rst",
+            category="Comparison",
+            labels=lambda w: {"page": "comparison", "setting": report_mode(w.mode_dir)},
+        ),
+        summary="reports/{mode_dir}summary.md",
         metrics="reports/{mode_dir}summary.json",
         table="reports/{mode_dir}variants.parquet",
         figures=report(

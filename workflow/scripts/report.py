@@ -1,6 +1,8 @@
 """Report stage: tables, figures and flat metrics of every replica the job file lists.
 
-    report.py jobs/report/<mode>.json      -> reports/ (full) or reports/quick/
+    report.py jobs/report/<mode>.json      -> reports/ (full) or reports/quick/:
+        summary.html (the self-contained comparison), summary.md, summary.json,
+        variants.parquet, figures/ (PNGs, and curves/<study>.json for `dvc plots show`)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out or Path(job["out"])
     summary = build_report(job, out, job_sha256=hashlib.sha256(args.job.read_bytes()).hexdigest())
     done = sum(s["variants_done"] for s in summary["studies"].values())
-    total = done + sum(s["variants_missing"] for s in summary["studies"].values())
+    total = done + sum(s["detail"]["variants_missing"] for s in summary["studies"].values())
     print(f"report ({job['mode']}): {done}/{total} variants with results -> {out / 'summary.md'}")
 
 

@@ -1,11 +1,16 @@
-"""Build reports/summary.md, reports/summary.json and reports/figures/*.png."""
+"""Build reports/summary.{md,json,html}, reports/variants.parquet and reports/figures/.
+
+Everything the report prints carries the setting that produced it, read from the results
+themselves (metrics.json: `quick`, `n_train`, `n_test`; the variant: seed and vectors): every
+table row, every figure (under its title), every study's summary.json entry.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,133 +20,402 @@ from textclf import atomic
 from textclf.estimate import estimate_line
 from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
-from textclf.report.figures import accuracy_vs_params, confusion, learning_curves
+from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
+from textclf.report.html import _slug, render_html, write_curves_data
 from textclf.report.markdown import md_table
 from textclf.report.stats import analyze_study, summary_metrics
 from textclf.report.stats_render import render_study_section, stats_figure
 from textclf.report.sweep import sweep_section
 
-TABLE_COLUMNS = ["variant", "dataset", "seed", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding",
-                 "max_len", "optimizer", "accuracy", "reference", "delta", "macro_f1", "trainable_params",
-                 "acc_per_mparam", "seconds_per_epoch", "epochs_run", "status"]
+TABLE_COLUMNS = ["variant", "dataset", "rank", "seed", "setting", "n_train", "n_test", "cell", "layers",
+                 "bidirectional", "hidden", "pooling", "embedding", "max_len", "optimizer", "accuracy", "reference",
+                 "delta", "macro_f1", "trainable_params", "acc_per_mparam", "seconds_per_epoch", "epochs_run",
+                 "status"]
+
+# Training rows behind the published reference numbers (../shared/FIDELITY.md, DESIGN.md): the
+# official AG News train set (120,000 rows), IMDB re-split 80/20 (40,000) or 35k/5k/10k
+# (35,000), the official IMDB train set (25,000). A study may differ from its dataset's rule
+# (gru_scratch's reference ran on another corpus). A Δ between runs on different training-set
+# sizes gets this caveat beside it.
+REFERENCE_TRAIN_ROWS: dict[str, int | str] = {
+    "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000,
+}
+STUDY_REFERENCE_TRAIN_ROWS: dict[tuple[str, str], int | str] = {
+    ("gru_scratch", "imdb"): "another corpus (Amazon reviews, word2vec 300d)",
+}
 
 
 def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = None) -> dict[str, Any]:
-    """Write the report files of a report job (see plan.py); return the summary.json content.
-    `job_sha256` (of the job file) is recorded so `textclf adopt` can tell which selection of
-    studies a report was built for."""
+    """Write the report files of a report job (see plan.py); return the summary.json content."""
     table = collect(job)
+    table["setting"] = [_setting(r) for r in table.itertuples()]
     studies = list(job["studies"])
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    written: set[Path] = set()
     quick = job.get("quick")
-    setting = (f"**quick setting** (at most {quick['epochs']} epochs, {quick['train_rows']:,} training and "
-               f"{quick['eval_rows']:,} validation/test rows per variant)" if quick else "**full setting**")
+    mode = job["mode"]
+    if quick:
+        setting = (f"**quick setting**: every variant capped at {quick['epochs']} epoch{'s' if quick['epochs'] != 1 else ''}, "
+                   f"{quick['train_rows']:,} training rows and {quick['eval_rows']:,} validation/test rows "
+                   "(seeded, stratified samples). Quick numbers show that the pipeline works and the "
+                   "trends; they are not the reference accuracies")
+    else:
+        setting = "**full setting**: every variant trained on its dataset's whole training split"
     lines = [
-        "# textclf-pipeline report",
+        f"# textclf-pipeline report: {mode} setting",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`, {setting}. "
-        f"Studies: {', '.join(studies)}. Accuracy is test-set accuracy (fraction); "
-        "reference = the number reported by the study we reproduce; Δ = ours − reference.",
+        f"Setting: {setting}. Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`; "
+        f"studies: {', '.join(studies)}. Accuracy is test-set accuracy (fraction); reference = the "
+        "number reported by the study we reproduce; Δ = ours − reference, with a caveat beside it "
+        "when the reference was trained on a different number of rows. Every table row names its "
+        "setting, the training and test rows it used (from its metrics.json), its seed and its "
+        "vectors.",
         "",
-        *_datasets_section(job["datasets"]),
     ]
-    summary: dict[str, Any] = {"mode": job["mode"], "job_sha256": job_sha256, "studies": {}}
+    summary: dict[str, Any] = {"mode": mode, "job_sha256": job_sha256, "studies": {}}
+    sections: list[str] = []
     for study in studies:
         rows = table[table["study"] == study]
-        section, metrics = _study_section(job, study, rows, figures)
-        lines += section
+        section, metrics = _study_section(job, study, rows, figures, written)
+        sections += section
         summary["studies"][study] = metrics
-    atomic.write_text(out / "summary.md", "\n".join(lines) + "\n")
+    lines += _overview(table, summary["studies"])
+    lines += sections
+    lines += _datasets_section(job, table)
+    _remove_stale(figures, written)
+    markdown = "\n".join(lines) + "\n"
+    atomic.write_text(out / "summary.md", markdown)
     atomic.write_json(out / "summary.json", summary)
     atomic.write_parquet(out / "variants.parquet", table.drop(columns=["confusion_matrix", "classes"], errors="ignore"))
+    atomic.write_text(out / "summary.html", render_html(markdown, out, title=f"textclf-pipeline report ({mode} setting)"))
     return summary
 
 
-def _datasets_section(datasets: Mapping[str, Any]) -> list[str]:
+# --------------------------------------------------------------------------- setting
+
+
+def _setting(row: Any) -> str:
+    """full / quick, from the result itself (metrics.json `quick`), else from the variant."""
+    quick = getattr(row, "quick", None)
+    if isinstance(quick, bool):
+        return "quick" if quick else "full"
+    return str(getattr(row, "mode", "") or "")
+
+
+def _span(values: Iterable[Any]) -> str:
+    nums = sorted({int(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))})
+    if not nums:
+        return "?"
+    return f"{nums[0]:,}" if len(nums) == 1 else f"{nums[0]:,}–{nums[-1]:,}"
+
+
+def _seeds(values: Iterable[Any]) -> str:
+    return ",".join(str(s) for s in sorted({int(v) for v in values}))
+
+
+def _vectors(rows: pd.DataFrame) -> str:
+    if "embedding" not in rows:
+        return "tf-idf"
+    labels = [("tf-idf" if (isinstance(v, float) and math.isnan(v)) or v is None else str(v)) for v in rows["embedding"]]
+    return ", ".join(dict.fromkeys(labels))
+
+
+def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
+    """One line: setting, rows used per dataset, seeds, vectors (of the rows with results)."""
+    if done.empty:
+        return ""
+    settings = "/".join(dict.fromkeys(done["setting"]))
+    parts = [f"{d}: {_span(g['n_train'])} train / {_span(g['n_test'])} test rows" for d, g in done.groupby("dataset")]
+    text = f"{settings} setting · {'; '.join(parts)} · seeds {_seeds(done['seed'])} · vectors {_vectors(done)}"
+    return f"**Setting**: {text}" if markdown else text
+
+
+def reference_train_rows(study: str, dataset: str) -> int | str | None:
+    return STUDY_REFERENCE_TRAIN_ROWS.get((study, dataset), REFERENCE_TRAIN_ROWS.get(dataset))
+
+
+def _delta_cell(study: str, row: Any) -> str:
+    """Δ with the train-size caveat beside it when ours and the reference's differ."""
+    if row.delta is None or (isinstance(row.delta, float) and math.isnan(row.delta)):
+        return ""
+    text = f"{row.delta:+.4f}"
+    ref_rows = reference_train_rows(study, row.dataset)
+    ours = row.n_train
+    if isinstance(ref_rows, str):
+        return f"{text} ⚠ reference: {ref_rows}"
+    if ref_rows is None:
+        return f"{text} ⚠ reference train size unknown"
+    if ours is not None and not (isinstance(ours, float) and math.isnan(ours)) and int(ours) != ref_rows:
+        return f"{text} ⚠ {int(ours):,} vs {ref_rows:,} train rows"
+    return text
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One row per study: its setting as the results say, and its best variant."""
     rows = []
-    for name, spec in datasets.items():
+    for study, m in studies.items():
+        done = table[(table["study"] == study) & table["accuracy"].notna()]
+        rows.append({"study": f"[{study}](#study-{_slug(study)})", "setting": m["mode"] or "",
+                     "datasets": ", ".join(sorted(done["dataset"].unique())) if len(done) else "",
+                     "train rows": _span(done["n_train"]) if len(done) else "",
+                     "test rows": _span(done["n_test"]) if len(done) else "",
+                     "seeds": m["detail"]["seed_list"] or "", "variants run": f"{m['variants_done']} of "
+                     f"{m['variants_done'] + m['detail']['variants_missing']}",
+                     "best variant": m["best"] or "", "best accuracy": m["acc"]})
+    return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
+
+
+def _datasets_section(job: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
+    """Rows actually used per study and dataset (from the results), then the prepared splits
+    they were drawn from (the quick setting samples from these)."""
+    used = []
+    for (study, dataset), group in table.groupby(["study", "dataset"], sort=False):
+        done = group[group["accuracy"].notna()]
+        used.append({"study": study, "dataset": dataset, "setting": "/".join(dict.fromkeys(done["setting"])) or "",
+                     "train rows used": _span(done["n_train"]) if len(done) else "",
+                     "test rows used": _span(done["n_test"]) if len(done) else "",
+                     "seeds": _seeds(done["seed"]) if len(done) else "",
+                     "vectors": _vectors(done) if len(done) else "",
+                     "variants run": f"{done['variant'].nunique()} of {group['variant'].nunique()}"})
+    prepared = []
+    for name, spec in job["datasets"].items():
         path = Path(spec["stats"])
         if not path.exists():
-            rows.append({"dataset": name, "train": "missing", "val": "", "test": "", "classes": ""})
+            prepared.append({"dataset": name, "prepared train": "missing", "val": "", "test": "", "classes": ""})
             continue
         stats = json.loads(path.read_text(encoding="utf-8"))
         q = stats.get("token_length_quantiles", {}).get("train", {})
-        rows.append({"dataset": name, **{s: stats["rows"].get(s) for s in ("train", "val", "test")},
-                     "classes": len(stats.get("classes", [])),
-                     "train tokens p50/p90": f"{q.get('p50', '')}/{q.get('p90', '')}",
-                     "malformed dropped": sum(stats.get("malformed", {}).values())})
-    return ["## Datasets", "", md_table(pd.DataFrame(rows)), ""]
+        prepared.append({"dataset": name, "prepared train": stats["rows"].get("train"),
+                         "val": stats["rows"].get("val"), "test": stats["rows"].get("test"),
+                         "classes": len(stats.get("classes", [])),
+                         "train tokens p50/p90": f"{q.get('p50', '')}/{q.get('p90', '')}",
+                         "malformed dropped": sum(stats.get("malformed", {}).values())})
+    lines = ["## Datasets: rows used", "",
+             "Rows each study's results were trained and tested on (metrics.json `n_train` / `n_test`):", "",
+             md_table(pd.DataFrame(used)), "",
+             "The prepared splits they come from (all rows; the quick setting samples from them):", "",
+             md_table(pd.DataFrame(prepared)), ""]
+    return lines
 
 
-def _study_section(job, study, rows, figures) -> tuple[list[str], dict[str, Any]]:
+def _rank(done: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by dataset, then accuracy; `rank` counts within the dataset (never across)."""
+    done = done.sort_values(["dataset", "accuracy"], ascending=[True, False]).copy()
+    done["rank"] = done.groupby("dataset").cumcount() + 1
+    return done
+
+
+def _run_command(job: Mapping[str, Any], study: str) -> str:
+    target = "reports/summary.md" if job["mode"] == "full" else f"reports/{job['mode']}/summary.md"
+    return f"snakemake --cores 2 {target} --config studies=[{study}]"
+
+
+def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[str, Any]]:
     spec = job["studies"][study]
-    done = rows[rows["accuracy"].notna()].sort_values("accuracy", ascending=False)
-    lines = [f"## {study}", "", spec.get("description", ""), ""]
+    done = _rank(rows[rows["accuracy"].notna()])
+    failed = rows[rows["status"].astype(str).str.startswith("failed")]
+    missing = rows[rows["status"] == "missing"]
+    lines = [f"## {study}", ""] + ([spec["description"], ""] if spec.get("description") else [])
     if spec.get("reference_source"):
         lines += [f"Reference: {spec['reference_source']}", ""]
-    shown = [c for c in TABLE_COLUMNS if c in rows and rows[c].notna().any()]
-    lines += [f"{len(done)} of {len(rows)} variants have results.", "",
-              md_table(pd.concat([done, rows[rows["accuracy"].isna()]])[shown]), ""]
-    for status, label in [("never learned", "**Never learned** (no better than the majority class)"),
-                          (None, "**Missing or failed** (no usable results yet)")]:
-        flagged = rows[rows["status"] == status] if status else rows[~rows["status"].isin(["ok", "never learned"])]
-        if len(flagged):
-            lines += [f"{label}: " + ", ".join(f"`{r.id}` ({r.status})" for r in flagged.itertuples()), ""]
+    if len(done):
+        lines += [setting_line(done), ""]
+    n_variants = rows.groupby(["dataset", "variant"]).ngroups
+    n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
+    lines += [f"{n_done} of {n_variants} variants have results"
+              + (f" ({len(done)} runs over seeds)" if len(done) != n_done else "") + "."]
+    pending = pd.concat([missing, failed])
+    if len(pending):
+        lines += ["", _pending_line(job, study, pending)]
+    lines += [""]
+    shown_rows = pd.concat([done, failed])
+    if len(shown_rows):
+        shown_rows = shown_rows.assign(delta=[_delta_cell(study, r) for r in shown_rows.itertuples()])
+        shown = [c for c in TABLE_COLUMNS if c in shown_rows and _has_values(shown_rows[c])]
+        lines += [md_table(shown_rows[shown]), ""]
+    lines += _cross_size_note(study, done)
+    colors = variant_colors(rows["variant"])
+    setting = setting_line(done, markdown=False)
+    lines += _figures(study, done, figures, colors, setting, written)
+    never = rows[rows["status"] == "never learned"]
+    if len(never):
+        lines += ["**Never learned** (no better than the majority class): "
+                  + ", ".join(f"`{r.id}` seed {r.seed}" for r in never.itertuples()), ""]
     lines += _speed_ratio_lines(done)
     if len(done) > 1:
-        by_eff = done.dropna(subset=["acc_per_mparam"]).sort_values("acc_per_mparam", ascending=False)
+        by_eff = done.dropna(subset=["acc_per_mparam"])
+        by_eff = by_eff.sort_values(["dataset", "acc_per_mparam"], ascending=[True, False]).groupby("dataset").head(10)
         if len(by_eff):
-            lines += ["Ranking by accuracy per million trainable parameters:", "",
-                      md_table(by_eff[["variant", "dataset", "accuracy", "trainable_params", "acc_per_mparam"]].head(10)), ""]
-    label = "variant" if rows["dataset"].nunique() == 1 else "id"
-    histories = {getattr(r, label) + (f" s{r.seed}" if rows["seed"].nunique() > 1 else ""): load_history(r.results)
-                 for r in done.itertuples()}
-    for path, caption in [
-        (learning_curves(histories, f"{study}: learning curves", figures / f"{study}_curves.png"), "Learning curves"),
-        (accuracy_vs_params(done, f"{study}: accuracy vs. parameters", figures / f"{study}_acc_vs_params.png"),
-         "Accuracy vs. trainable parameters"),
-    ]:
-        if path:
-            lines += [f"![{caption}](figures/{path.name})", ""]
-    if len(done) and isinstance(done.iloc[0]["confusion_matrix"], list):
-        best = done.iloc[0]
-        path = confusion(best["confusion_matrix"], best["classes"] or [], f"best: {best['id']}",
-                         figures / f"{study}_confusion.png")
-        lines += [f"Confusion matrix of the best variant (`{best['id']}`):", "", f"![confusion](figures/{path.name})", ""]
+            lines += ["Ranking by accuracy per million trainable parameters (per dataset, top 10):", "",
+                      md_table(by_eff[["variant", "dataset", "seed", "accuracy", "trainable_params", "acc_per_mparam"]]),
+                      ""]
     # each run's predictions read once: a damaged file gives one warning and counts as missing
     predictions = {r.results: load_predictions(r.results) for r in done.itertuples()}
-    stat_lines, stat_metrics = _statistics(study, done, figures, predictions)
+    stat_lines, stat_metrics = _statistics(study, done, figures, setting, written, predictions)
     lines += stat_lines
     if spec.get("sweep"):
         trials = [(run["variant"], json.loads((Path(run["results"]) / "metrics.json").read_text(encoding="utf-8")))
-                  for run in job["runs"] if run["variant"]["study"] == study
-                  and run["results"] in set(done["results"])]
-        lines += sweep_section(study, trials, figures)
+                  for run in job["runs"] if run["variant"]["study"] == study and run["results"] in set(done["results"])]
+        sweep_lines = sweep_section(study, trials, figures)
+        written.update(figures / f"{study}_parallel.png" for _ in sweep_lines[:1])
+        lines += sweep_lines
     measured = float((done["seconds_per_epoch"].fillna(0) * done["epochs_run"].fillna(0)).sum())
     estimate = estimate_line(job["mode"], study, measured)
     if estimate:
         lines += [estimate, ""]
-    metrics: dict[str, Any] = {
-        **stat_metrics,
-        "variants_done": int(len(done)),
-        "variants_missing": int(len(rows) - len(done)),
-        "best_accuracy": _num(done["accuracy"].max()) if len(done) else None,
-        "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
-        "accuracy": {f"{r.id.replace('/', '.')}.seed{r.seed}": _num(r.accuracy) for r in done.itertuples()},
-    }
+    metrics = _headline(study, rows, done, stat_metrics)
     for dataset, group in done.groupby("dataset"):
         preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
         classes = job["datasets"][dataset]["classes"]
         analysis = error_analysis(preds, classes)
         if analysis:
-            lines += _error_lines(dataset, analysis)
-            metrics[f"ensemble_accuracy_{dataset}"] = analysis["ensemble_accuracy"]
-            metrics[f"all_wrong_{dataset}"] = analysis["all_wrong"]
+            full_rows = _prepared_rows(job, dataset, "test")
+            lines += _error_lines(dataset, analysis, full_rows)
+            entry = {"models": analysis["models"], "items": analysis["items"], "all_wrong": analysis["all_wrong"],
+                     "full_test_set": full_rows is not None and analysis["items"] == full_rows}
+            if "ensemble_accuracy" in analysis:
+                entry["ensemble_accuracy"] = _num(analysis["ensemble_accuracy"])
+            metrics["detail"].setdefault("errors", {})[dataset] = entry
     return lines, metrics
 
 
-def _statistics(study: str, done: pd.DataFrame, figures: Path,
+PENDING_NAMES = 8  # up to this many unrun variants are named in their study's one line
+
+
+def _pending_line(job: Mapping[str, Any], study: str, pending: pd.DataFrame) -> str:
+    """ONE line for every variant of the study without usable results: how many, their names
+    when few (all of them are in variants.parquet), and the command that runs them."""
+    groups = list(pending.groupby(["id", "status"], sort=False))
+    n = pending.groupby(["dataset", "variant"]).ngroups
+    what = f"{n} variant{'s' if n != 1 else ''}" + (f" ({len(pending)} runs)" if len(pending) != n else "")
+    names = ""
+    if len(groups) <= PENDING_NAMES:
+        names = ": " + ", ".join(f"`{vid}` ({status}" + (f", seeds {_seeds(g['seed'])}" if len(g) > 1 else "") + ")"
+                                 for (vid, status), g in groups)
+    return (f"**Missing or failed** ({job['mode']} setting): {what} without usable results{names}; "
+            f"to run them: `{_run_command(job, study)}`.")
+
+
+def _has_values(column: pd.Series) -> bool:
+    return bool(column.map(lambda v: not (v is None or v == "" or (isinstance(v, float) and math.isnan(v)))).any())
+
+
+def _cross_size_note(study: str, done: pd.DataFrame) -> list[str]:
+    """Under the table: what the ⚠ beside Δ means for this study, once."""
+    with_ref = done[done["reference"].notna()]
+    notes = []
+    for dataset, group in with_ref.groupby("dataset"):
+        ref_rows = reference_train_rows(study, dataset)
+        ours = _span(group["n_train"])
+        if isinstance(ref_rows, str):
+            notes.append(f"on {dataset} the reference ran on {ref_rows}; ours on {ours} {dataset} training rows")
+        elif ref_rows is None:
+            notes.append(f"on {dataset} the reference's training-set size is not recorded; ours used {ours} rows")
+        elif ours != f"{ref_rows:,}":
+            notes.append(f"on {dataset} ours trained on {ours} rows, the reference on {ref_rows:,}")
+    if not notes:
+        return []
+    return ["⚠ **Δ is not like for like**: " + "; ".join(notes) + ". A difference between runs on different "
+            "training data says little about the models.", ""]
+
+
+def _figures(study, done, figures, colors, setting, written) -> list[str]:
+    """The study's figures right under its table: one caption line naming each, then the images
+    (consecutive, so the HTML page lays them out side by side)."""
+    captions: list[str] = []
+    images: list[str] = []
+    neural = done[done["model"] == "rnn"] if "model" in done else done.iloc[0:0]
+    histories: dict[tuple[str, str], list] = {}
+    for r in neural.itertuples():
+        split = r.eval_split if isinstance(r.eval_split, str) else "val"
+        histories.setdefault((r.dataset, r.variant), []).append((load_history(r.results), split))
+    curves = learning_curves(histories, f"{study}: learning curves", setting, colors, figures / f"{study}_curves.png")
+    if curves:
+        written.add(curves)
+        written.add(write_curves_data(histories, figures / "curves" / f"{study}.json"))
+        tfidf = "" if len(neural) == len(done) else "; TF-IDF baselines have no epochs and are not drawn"
+        captions.append("learning curves (solid = validation split, dashed = test split for variants with "
+                        f"`eval_split: test`, dotted = training split; one colour per variant{tfidf})")
+        images.append(f"![{study}: learning curves](figures/{curves.name})")
+    scatter = accuracy_vs_params(done, f"{study}: accuracy vs. parameters", setting, colors,
+                                 figures / f"{study}_acc_vs_params.png")
+    if scatter:
+        written.add(scatter)
+        captions.append("test accuracy vs. trainable parameters (one axis per dataset)")
+        images.append(f"![{study}: accuracy vs. trainable parameters](figures/{scatter.name})")
+    datasets = sorted(done["dataset"].unique())
+    for dataset in datasets:
+        best = done[done["dataset"] == dataset].iloc[0]
+        if not isinstance(best["confusion_matrix"], list):
+            continue
+        name = f"{study}_confusion.png" if len(datasets) == 1 else f"{study}_{dataset}_confusion.png"
+        title = f"{study} ({dataset}): best variant {best['variant']} seed {best['seed']}, accuracy {best['accuracy']:.4f}"
+        path = confusion(best["confusion_matrix"], best["classes"] or [], title, setting, figures / name)
+        written.add(path)
+        captions.append(f"confusion matrix of the best variant on {dataset} (`{best['variant']}`, seed "
+                        f"{best['seed']}; row-normalised)")
+        images.append(f"![{study}: confusion matrix on {dataset}](figures/{path.name})")
+    if not images:
+        return []
+    return [f"Figures ({setting}): " + "; ".join(captions) + ".", "", *(line for img in images for line in (img, ""))]
+
+
+# summary.json, per study: a short headline (what `dvc exp show` can print, README "DVC views"),
+# `best_accuracy` and `variants_done` (long-standing keys), and everything else under `detail`.
+# None of these names is also a key of a study in params.yaml (description, datasets, vocab,
+# model, set, variants, grid, seeds, reference), so a --drop pattern can tell these metrics from
+# changed parameters (tests/test_report.py checks it against the schema).
+HEADLINE_KEYS = ("acc", "best", "mode", "n_train", "n_test")
+STUDY_KEYS = (*HEADLINE_KEYS, "best_accuracy", "variants_done", "detail")
+
+
+def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any]) -> dict[str, Any]:
+    """summary.json's entry of one study: `acc` (best test accuracy), `best` (its variant),
+    `mode`, `n_train`, `n_test` as the results say; under `detail` the rest, with per-variant
+    numbers (each with its setting) under `detail.by_variant`."""
+    best = done.iloc[done["accuracy"].to_numpy().argmax()] if len(done) else None
+    n_train = sorted({int(v) for v in done["n_train"].dropna()})
+    n_test = sorted({int(v) for v in done["n_test"].dropna()})
+    n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
+    nested: dict[str, Any] = {}
+    for key, value in stat_metrics.items():  # "[<dataset>.]<variant>.mean" -> nested dicts
+        head, _, leaf = key.rpartition(".")
+        nested.setdefault(head, {})[leaf] = value
+    multi = done["dataset"].nunique() > 1
+    by_variant: dict[str, Any] = {}
+    for (dataset, variant), group in done.groupby(["dataset", "variant"]):
+        name = f"{dataset}/{variant}" if multi else variant
+        entry = dict(nested.pop(f"{dataset}.{variant}" if multi else variant, {}))
+        entry.update({"setting": "/".join(dict.fromkeys(group["setting"])),
+                      "n_train": int(group["n_train"].max()) if group["n_train"].notna().any() else None,
+                      "n_test": int(group["n_test"].max()) if group["n_test"].notna().any() else None,
+                      "seed_list": _seeds(group["seed"]), "vectors": _vectors(group)})
+        by_variant[name] = entry
+    return {
+        "acc": _num(best["accuracy"]) if best is not None else None,
+        "best": str(best["variant"]) if best is not None else None,
+        "mode": "/".join(dict.fromkeys(done["setting"])) if len(done) else None,
+        "n_train": (n_train[0] if len(n_train) == 1 else _span(n_train)) if n_train else None,
+        "n_test": (n_test[0] if len(n_test) == 1 else _span(n_test)) if n_test else None,
+        "best_accuracy": _num(best["accuracy"]) if best is not None else None,
+        "variants_done": int(n_done),
+        "detail": {
+            "variants_missing": int(rows.groupby(["dataset", "variant"]).ngroups - n_done),
+            "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
+            "seed_list": _seeds(done["seed"]) if len(done) else None,
+            "vectors": _vectors(done) if len(done) else None,
+            # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
+            "ci": {head.replace(".", "/"): value for head, value in nested.items()},
+            "by_variant": by_variant,
+        },
+    }
+
+
+def _statistics(study: str, done: pd.DataFrame, figures: Path, setting: str, written: set[Path],
                 predictions_by_run: Mapping[str, pd.DataFrame | None]) -> tuple[list[str], dict[str, Any]]:
     """Seeds, intervals and paired tests (report/stats.py), once per test set of the study."""
     lines: list[str] = []
@@ -152,12 +426,12 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path,
         runs = pd.DataFrame({"variant": group["variant"], "seed": group["seed"].astype(int),
                              "accuracy": group["accuracy"].astype(float), "n_test": group["n_test"].astype(int),
                              "reference": group["reference"].astype(float)})
-        predictions = {(r.variant, int(r.seed)): _contract(predictions_by_run[r.results])
-                       for r in group.itertuples()}
+        predictions = {(r.variant, int(r.seed)): _contract(predictions_by_run[r.results]) for r in group.itertuples()}
         analysis = analyze_study(runs, predictions)
         name = study if len(datasets) == 1 else f"{study}_{dataset}"
         title = study if len(datasets) == 1 else f"{study} ({dataset})"
-        figure = stats_figure(analysis, figures / f"{name}_accuracy_ci.png", title)
+        figure = stats_figure(analysis, figures / f"{name}_accuracy_ci.png", f"{title} [{setting}]")
+        written.add(figure)
         lines += [render_study_section(analysis, title=title, figure=f"figures/{figure.name}"), ""]
         flat = summary_metrics(analysis)
         metrics.update(flat if len(datasets) == 1 else {f"{dataset}.{k}": v for k, v in flat.items()})
@@ -165,8 +439,16 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path,
 
 
 def _contract(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """id, label, pred as int64 (report/stats.py's predictions contract), or None."""
-    return None if frame is None else frame[["id", "label", "pred"]].astype("int64").reset_index(drop=True)
+    """A run's predictions as the statistics take them (id, label, pred as int64)."""
+    return None if frame is None else frame[["id", "label", "pred"]].astype("int64")
+
+
+def _prepared_rows(job: Mapping[str, Any], dataset: str, split: str) -> int | None:
+    path = Path(job["datasets"][dataset]["stats"])
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text(encoding="utf-8")).get("rows", {}).get(split)
+    return int(value) if value is not None else None
 
 
 def _speed_ratio_lines(done: pd.DataFrame) -> list[str]:
@@ -182,12 +464,32 @@ def _speed_ratio_lines(done: pd.DataFrame) -> list[str]:
             f"**{scratch / native:.1f}x** slower (the reference measured ~21x: 8,075 s vs 388 s).", ""]
 
 
-def _error_lines(dataset: str, a: Mapping[str, Any]) -> list[str]:
+def _error_lines(dataset: str, a: Mapping[str, Any], full_rows: int | None) -> list[str]:
     by_class = ", ".join(f"{k} {v}" for k, v in a["all_wrong_by_class"].items()) or "none"
-    return [f"### Error analysis ({dataset}, {a['models']} models, {a['items']} test items)", "",
-            f"- Items every model gets wrong: **{a['all_wrong']}** (by true class: {by_class}).",
-            f"- Majority-vote ensemble on the whole test set: accuracy **{a['ensemble_accuracy']:.4f}**, "
-            f"macro-F1 {a['ensemble_macro_f1']:.4f} (best single model {a['best_single_accuracy']:.4f}).", ""]
+    items = a["items"]
+    if full_rows is not None and items == full_rows:
+        where = f"the whole test set ({items:,} items)"
+    elif full_rows is not None and items < full_rows:
+        where = f"the {items:,}-item quick sample of the test set (the full test set has {full_rows:,})"
+    else:
+        where = f"the {items:,} test items all models share"
+    lines = [f"### Error analysis: {dataset}, {a['models']} models, {where}", "",
+             f"- Items every model gets wrong: **{a['all_wrong']:,}** of {items:,} (by true class: {by_class})."]
+    if "ensemble_accuracy" in a:
+        lines.append(f"- Majority-vote ensemble of {a['models']} models on {where}: accuracy "
+                     f"**{a['ensemble_accuracy']:.4f}**, macro-F1 {a['ensemble_macro_f1']:.4f} "
+                     f"(best single model {a['best_single_accuracy']:.4f}).")
+    else:
+        lines.append(f"- No ensemble: a majority vote needs at least 3 models ({a['models']} here).")
+    return [*lines, ""]
+
+
+def _remove_stale(figures: Path, written: set[Path]) -> None:
+    """Figures and plot data of studies no longer selected would be shown as if current."""
+    keep = {p.resolve() for p in written}
+    for path in list(figures.glob("*.png")) + list(figures.glob("curves/*.json")):
+        if path.resolve() not in keep:
+            path.unlink()
 
 
 def _num(value: Any) -> float | None:

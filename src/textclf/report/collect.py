@@ -29,11 +29,12 @@ def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
     if model["type"] == "rnn":
         emb = model.get("embedding", {})
         row.update({k: model.get(k) for k in VARIANT_COLUMNS})
-        source, dim = emb.get("source", "random"), emb.get("dim", "")
-        # the vectors actually used: glove100 switched to the 50d member offline reads "glove100 (50d)"
-        label = f"random{dim}" if source == "random" else (source if source.endswith(str(dim)) else f"{source} ({dim}d)")
-        row["embedding"] = label + (" frozen" if emb.get("freeze") else "")
+        # the vectors used: source and dimension ("glove50 50d", "random 100d"); glove100 switched to
+        # the 50d member offline reads "glove100 50d"
+        row["embedding"] = (f"{emb.get('source', 'random')} {emb['dim']}d" if emb.get("dim") else emb.get("source", "random")) \
+            + (" frozen" if emb.get("freeze") else "")
         row["max_len"] = training["max_len"]
+        row["eval_split"] = training.get("eval_split", "val")
         row["optimizer"] = f"{training['optimizer']['name']} {training['optimizer'].get('lr', '')}"
     return row
 
@@ -59,6 +60,7 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
             "dataset": variant["dataset"],
             "variant": variant["name"],
             "seed": variant["training"]["seed"],
+            "mode": variant.get("mode", job.get("mode")),
             "results": run["results"],
             **describe_variant(variant),
             "reference": reference_value(study, variant),
@@ -75,7 +77,7 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
-                "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test"):
+                "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test", "n_val"):
         if col not in frame:
             frame[col] = math.nan
     frame["delta"] = frame["accuracy"] - frame["reference"]
@@ -119,6 +121,8 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "epochs_run": metrics.get("epochs_run"),
         "n_train": metrics.get("n_train"),
         "n_test": metrics.get("n_test"),
+        "n_val": metrics.get("n_val"),
+        "quick": metrics.get("quick"),
         "best_epoch": metrics.get("best_epoch"),
         "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),

@@ -11,6 +11,7 @@ import pandas as pd
 HEADERS = {
     "bidirectional": "bi", "trainable_params": "params", "acc_per_mparam": "acc/Mparam",
     "seconds_per_epoch": "s/epoch", "epochs_run": "epochs", "delta": "Δ", "macro_f1": "macro-F1",
+    "n_train": "train rows", "n_test": "test rows", "embedding": "vectors",
 }
 FORMATS: dict[str, Callable[[float], str]] = {
     "accuracy": "{:.4f}".format, "reference": "{:.4f}".format, "delta": "{:+.4f}".format,

@@ -1,0 +1,157 @@
+"""Self-contained HTML views of the report, readable offline.
+
+- `render_html(markdown, out, title)`: summary.md as one standalone HTML page (reports/summary.html):
+  the comparison first (per study its setting, table and figures together), every figure embedded
+  as a data URI, no script and no external resource. Snakemake's `--report` shows it inline
+  (category "Comparison").
+- `write_curves_data(histories, path)`: one study's per-epoch curves as a JSON list
+  (reports/figures/curves/<study>.json), for plotting the curves without reading every
+  history.csv.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from markdown_it import MarkdownIt
+
+from textclf import atomic
+
+CSS = """
+body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 0; color: #1f2328; }
+header, main { max-width: 1500px; margin: 0 auto; padding: 0 20px; }
+header { padding-top: 12px; border-bottom: 1px solid #d0d7de; }
+h1 { font-size: 1.5em; margin: 8px 0; }
+h2 { font-size: 1.3em; margin: 0 0 6px; padding-top: 8px; }
+h3 { font-size: 1.05em; margin: 18px 0 6px; }
+nav.toc { margin: 8px 0 12px; }
+nav.toc a { margin-right: 12px; white-space: nowrap; }
+section.study, section.extra { border-bottom: 2px solid #d0d7de; padding: 8px 0 18px; }
+table { border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%; margin: 6px 0 10px;
+        font-size: 12.5px; }
+th, td { border: 1px solid #d0d7de; padding: 3px 7px; white-space: nowrap; text-align: right; }
+th { background: #f6f8fa; position: sticky; top: 0; }
+td:first-child, th:first-child { text-align: left; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+figure { margin: 6px 0 12px; }
+img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+.figures { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.figures p { margin: 0; display: contents; }
+.figures img { max-width: calc(50% - 8px); }
+.figures img[data-file$="_curves.png"] { max-width: 100%; }
+code { background: #f6f8fa; padding: 0 3px; border-radius: 3px; font-size: 12.5px; }
+.missing-figure { color: #b42318; }
+"""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-") or "section"
+
+
+def _embed_images(tokens: list, base: Path) -> None:
+    """Point every image at a data URI of its file (relative to `base`); a missing file becomes
+    a visible note instead of a broken image."""
+    for token in tokens:
+        for child in token.children or []:
+            if child.type != "image":
+                continue
+            src = str(child.attrGet("src") or "")
+            path = base / src
+            if src.startswith("data:"):
+                continue
+            if path.is_file():
+                mime = "image/png" if path.suffix.lower() == ".png" else "image/svg+xml"
+                child.attrSet("src", f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii"))
+                child.attrSet("data-file", src)
+                child.attrSet("loading", "eager")
+            else:
+                child.type = "html_inline"
+                child.content = f'<span class="missing-figure">(figure {html.escape(src)} is missing)</span>'
+
+
+def _split_sections(markdown: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first `## ` heading, then (heading, body) per `## ` section."""
+    parts = re.split(r"^## (.+)$", markdown, flags=re.M)
+    return parts[0], [(parts[i].strip(), parts[i + 1]) for i in range(1, len(parts), 2)]
+
+
+def render_html(markdown: str, out: Path, title: str) -> str:
+    """summary.md as one standalone page: images inlined, one <section> per study (its table and
+    figures together; `data-study` names it), a contents line at the top."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    preamble, sections = _split_sections(markdown)
+
+    def convert(text: str) -> str:
+        tokens = md.parse(text)
+        _embed_images(tokens, out)
+        body = md.renderer.render(tokens, md.options, {})
+        # consecutive figure paragraphs side by side (each stays a <p><img></p>)
+        return re.sub(r"((?:<p><img [^>]*></p>\n)+)", r'<div class="figures">\n\1</div>\n', body)
+
+    toc, blocks = [], []
+    for heading, body in sections:
+        is_study = not heading.startswith(("Datasets", "Overview"))
+        anchor = ("study-" if is_study else "") + _slug(heading)
+        toc.append(f'<a href="#{anchor}">{html.escape(heading)}</a>')
+        attrs = f'class="study" data-study="{html.escape(heading)}"' if is_study else 'class="extra"'
+        blocks.append(f'<section id="{anchor}" {attrs}>\n<h2>{html.escape(heading)}</h2>\n{convert(body)}</section>')
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<header>\n{convert(preamble)}<nav class=\"toc\">Contents: {' '.join(toc)}</nav>\n</header>",
+        "<main>",
+        *blocks,
+        "</main>",
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+# --------------------------------------------------------------------------- DVC plots
+
+
+def curves_records(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFrame | None, str]]]) -> list[dict[str, Any]]:
+    """Long-format rows for DVC: one per (dataset, variant, seed, epoch, split) with accuracy
+    and loss. `split` names where it was measured: train, val, or test (eval_split: test)."""
+    records: list[dict[str, Any]] = []
+    for (dataset, variant), runs in sorted(histories.items()):
+        for seed_index, (hist, eval_split) in enumerate(runs, start=1):
+            if hist is None or not len(hist):
+                continue
+            held = "test" if eval_split == "test" else "val"
+            for row in hist.itertuples():
+                for split, prefix in (("train", "train"), (held, "val")):
+                    acc, loss = getattr(row, f"{prefix}_acc", None), getattr(row, f"{prefix}_loss", None)
+                    if acc is None:
+                        continue
+                    records.append({"dataset": dataset, "variant": variant, "run": seed_index, "epoch": int(row.epoch),
+                                    "split": split, "series": f"{variant} · {split}",
+                                    "accuracy": _round(acc), "loss": _round(loss)})
+    return records
+
+
+def _round(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 6)
+
+
+def write_curves_data(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFrame | None, str]]],
+                      path: Path) -> Path:
+    atomic.write_json(path, curves_records(histories))
+    return path
