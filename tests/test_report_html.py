@@ -3,7 +3,9 @@
 - reports/summary.html is self-contained (no script, no network) and shows, per study, its
   table and its figures (checked from the DOM after layout: visible, decoded images);
 - end to end on the tiny synthetic project (integration): Snakemake's `--report` opens on that
-  comparison.
+  comparison; `dvc exp show` with the README's recipe fits 120 columns and parses after
+  `dvc exp run -S`; `dvc metrics diff` works after a commit; `dvc plots show` with the offline
+  template draws one plot per study without any network.
 
 Chromium is installed with apt-get when absent (root, Debian); the tests skip, saying why,
 when it cannot be.
@@ -12,7 +14,9 @@ when it cannot be.
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import json
 import os
 import re
@@ -22,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from test_report import STUDY, _params, report_job, write_run, write_stats
 
+from helpers import REPO
 from textclf.report import build_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -160,6 +166,15 @@ def test_summary_html_shows_each_study_table_and_figures_in_chromium(chromium, t
 
 # ----------------------------------------------------------------- end to end (tiny project)
 
+def readme_exp_show_recipe() -> str:
+    """The bash block under "`dvc exp show`, readable in 120 columns" in README.md, verbatim."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**`dvc exp show`, readable in 120 columns**"):]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S)
+    assert block, "README lost its dvc exp show recipe"
+    return block.group(1)
+
+
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory):
     from test_engines import _agnews_csv, _glove_zip, make_project
@@ -210,3 +225,72 @@ def test_snakemake_report_opens_on_the_comparison(chromium, tiny_project, tmp_pa
         assert section["tables"] and section["images"] and all(i["visible"] and i["width"] for i in section["images"])
     text = (root / "reports/quick/summary.md").read_text()
     assert "quick setting · tiny: 60 train / 40 test rows" in text  # the quick caps of the tiny project
+
+
+@pytest.mark.integration
+def test_dvc_views_exp_show_metrics_diff_and_offline_plots(chromium, tiny_project, tmp_path):
+    root = tiny_project
+    _tool(root, "dvc", "repro")
+    _tool(root, "git", "add", "-A")
+    _tool(root, "git", "commit", "-qm", "results")
+    _tool(root, "dvc", "exp", "run", "-S", "studies.tiny.set.model.hidden=12", "-n", "bigger")
+
+    # the README's recipe, run as written: each table fits 120 columns with nothing collapsed,
+    # and the same commands with --csv parse
+    recipe = readme_exp_show_recipe()
+    assert recipe.count("dvc exp show") == 2
+    tables = _tool(root, "bash", "-c", "set -eu\n" + recipe, COLUMNS="120")
+    assert tables.count("bigger") == 2 and "…" not in tables, tables
+    assert max(len(line) for line in tables.splitlines()) <= 120, tables
+    csvs = _tool(root, "bash", "-c", "set -eu\n" + recipe.replace("dvc exp show", "dvc exp show --csv"))
+    first, second = re.split(r"\n(?=Experiment,)", csvs.strip())
+    # 1: every study's best accuracy; 2: study `cells_imdb` (not in the tiny project) in detail
+    for text, columns in ((first, {"studies.tiny.acc", "studies.base.acc"}), (second, set())):
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert set(rows[0]) - {"rev", "typ", "parent"} == {"Experiment", "mode", "studies.tiny.set.model.hidden",
+                                                            *columns}, sorted(rows[0])
+        bigger = next(r for r in rows if r["Experiment"] == "bigger")
+        assert bigger["studies.tiny.set.model.hidden"] == "12" and bigger["mode"] == "full"
+        if columns:
+            assert 0.0 <= float(bigger["studies.tiny.acc"]) <= 1.0
+    detail = recipe.replace("cells_imdb", "tiny").replace("dvc exp show", "dvc exp show --csv")
+    rows = list(csv.DictReader(io.StringIO(re.split(r"\n(?=Experiment,)", _tool(root, "bash", "-c", detail).strip())[1])))
+    bigger = next(r for r in rows if r["Experiment"] == "bigger")
+    assert bigger["studies.tiny.best"] in {"lstm-l1", "gru-glove-l1"} and float(bigger["studies.tiny.acc"]) >= 0
+
+    # metrics diff against the committed reports/ (git-tracked, cache: false): loads both sides
+    out = _tool(root, "dvc", "metrics", "diff", "HEAD", "--json")
+    assert "failed to load" not in out
+    diff = json.loads(out)
+    changed = diff.get("diff", diff).get("reports/summary.json", {})
+    assert "studies.tiny.set.model.hidden" not in changed  # metrics only
+    assert all(key.startswith(("studies.", "mode")) for key in changed), changed
+    table = _tool(root, "dvc", "metrics", "show", "--json")
+    assert json.loads(table)
+
+    # plots: one per study with curves, offline template with Vega inlined
+    template = tmp_path / "plots-template.html"
+    _tool(root, "python", "-m", "textclf.report.html", "--dvc-template", str(template))
+    _tool(root, "dvc", "plots", "show", "--html-template", str(template), "-o", str(tmp_path / "plots"))
+    page = (tmp_path / "plots" / "index.html").read_text(encoding="utf-8")
+    assert_offline(page)
+    assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
+    specs = [json.loads(s) for s in re.findall(r"var spec = (\{.*?\});\n", page, flags=re.S)]
+    drawn = {spec["title"]: spec for spec in specs if spec}  # a setting never reported here: an empty spec
+    quick_ran = (root / "reports/quick/figures/curves").is_dir()
+    # one plot per study with epochs (`tiny`; the TF-IDF study `base` has none) and setting
+    assert set(drawn) == {"reports/figures/curves/tiny.json"} | (
+        {"reports/quick/figures/curves/tiny.json"} if quick_ran else set())
+    for spec in drawn.values():
+        assert spec["spec"]["encoding"]["color"]["field"] == "variant"
+        assert {d["variant"] for d in spec["data"]["values"]} == {"lstm-l1", "gru-glove-l1"}
+    dom = run_chromium(chromium, (tmp_path / "plots" / "index.html").as_uri(), tmp_path, "--window-size=1100,800",
+                       "--dump-dom")
+    # vega-embed drew each plot (an SVG of marks with its title inside), offline; an empty one is hidden
+    assert len(re.findall(r'<(?:svg|canvas)[^>]*class="marks"', dom)) == len(drawn), dom[-3000:]
+    for title in drawn:
+        assert f"Title text '{title}'" in dom
+    if not quick_ran:
+        assert '<div id="reports_quick_figures_curves" style="display: none;">' in dom
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["run"]["quick"] is False

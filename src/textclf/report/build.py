@@ -16,12 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+# textclf.report.html is imported where it is used: `python -m textclf.report.html` (the DVC
+# template) must not find it already imported through this package
 from textclf import atomic
 from textclf.estimate import estimate_line
 from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
-from textclf.report.html import _slug, render_html, write_curves_data
 from textclf.report.markdown import md_table
 from textclf.report.stats import analyze_study, summary_metrics
 from textclf.report.stats_render import render_study_section, stats_figure
@@ -88,6 +89,8 @@ def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = Non
     atomic.write_text(out / "summary.md", markdown)
     atomic.write_json(out / "summary.json", summary)
     atomic.write_parquet(out / "variants.parquet", table.drop(columns=["confusion_matrix", "classes"], errors="ignore"))
+    from textclf.report.html import render_html
+
     atomic.write_text(out / "summary.html", render_html(markdown, out, title=f"textclf-pipeline report ({mode} setting)"))
     return summary
 
@@ -118,7 +121,7 @@ def _vectors(rows: pd.DataFrame) -> str:
     if "embedding" not in rows:
         return "tf-idf"
     labels = [("tf-idf" if (isinstance(v, float) and math.isnan(v)) or v is None else str(v)) for v in rows["embedding"]]
-    return ", ".join(dict.fromkeys(labels))
+    return ", ".join(sorted(set(labels)))
 
 
 def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
@@ -156,6 +159,8 @@ def _delta_cell(study: str, row: Any) -> str:
 
 def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """One row per study: its setting as the results say, and its best variant."""
+    from textclf.report.html import _slug
+
     rows = []
     for study, m in studies.items():
         done = table[(table["study"] == study) & table["accuracy"].notna()]
@@ -336,6 +341,8 @@ def _figures(study, done, figures, colors, setting, written) -> list[str]:
     curves = learning_curves(histories, f"{study}: learning curves", setting, colors, figures / f"{study}_curves.png")
     if curves:
         written.add(curves)
+        from textclf.report.html import write_curves_data
+
         written.add(write_curves_data(histories, figures / "curves" / f"{study}.json"))
         tfidf = "" if len(neural) == len(done) else "; TF-IDF baselines have no epochs and are not drawn"
         captions.append("learning curves (solid = validation split, dashed = test split for variants with "

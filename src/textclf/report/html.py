@@ -5,12 +5,18 @@
   as a data URI, no script and no external resource. Snakemake's `--report` shows it inline
   (category "Comparison").
 - `write_curves_data(histories, path)`: one study's per-epoch curves as a JSON list
-  (reports/figures/curves/<study>.json), for plotting the curves without reading every
-  history.csv.
+  (reports/figures/curves/<study>.json), the data of `dvc plots show` (one plot per study, one
+  colour per variant: workflow/report/dvc_curves.json is its Vega-Lite template).
+- `dvc_html_template()`: an HTML page for `dvc plots show --html-template` with Vega, Vega-Lite
+  and vega-embed inlined (from the vl-convert-python package), so the plots render offline;
+  DVC's default page loads them from a CDN.
+
+    python -m textclf.report.html --dvc-template .dvc/tmp/plots.html
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import math
@@ -155,3 +161,58 @@ def write_curves_data(histories: Mapping[tuple[str, str], Sequence[tuple[pd.Data
                       path: Path) -> Path:
     atomic.write_json(path, curves_records(histories))
     return path
+
+
+def vega_bundle() -> str:
+    """Vega + Vega-Lite + vega-embed as one classic script (globals vegaEmbed, vega, vegaLite),
+    from the vl-convert-python wheel: no network at build or view time."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle()
+    # its top-level `const`s must not collide with the page's `var spec` (DVC's plot divs)
+    return "(function () {\n" + bundle.replace("</script", "<\\/script") + "\n})();"
+
+
+def dvc_html_template() -> str:
+    """A page for `dvc plots show --html-template`: DVC replaces {plot_divs}; the libraries are
+    inline (the template has no {scripts} placeholder, so DVC's CDN tags are never added)."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        "{refresh_tag}",
+        "<title>textclf-pipeline: DVC plots (offline)</title>",
+        f"<script>{vega_bundle()}</script>",
+        # dvc.yaml lists the curves of both settings; the one never reported in a revision comes
+        # as an empty spec: leave it out instead of drawing an empty frame
+        "<script>(function () { const embed = window.vegaEmbed; window.vegaEmbed = function (el, spec, opts) {"
+        " if (spec && spec.data) { return embed(el, spec, opts); }"
+        " const div = document.querySelector(el); if (div) { div.style.display = 'none'; }"
+        " return Promise.resolve(null); }; })();</script>",
+        "<style>body { font-family: sans-serif; margin: 12px; } p { max-width: 880px; } "
+        "body > div { margin: 0 0 18px; }</style>",
+        "</head>",
+        "<body>",
+        "<h1>Learning curves per study</h1>",
+        "<p>One plot per study, one colour per variant; solid = validation, dashed = test "
+        "(variants that evaluate on test), dotted = training; point shape = revision (commit or experiment).</p>",
+        "{plot_divs}",
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dvc-template", type=Path, required=True,
+                        help="write the offline HTML template for `dvc plots show --html-template` here")
+    args = parser.parse_args(argv)
+    atomic.write_text(args.dvc_template, dvc_html_template())
+    print(f"offline template for dvc plots: {args.dvc_template} "
+          f"(dvc plots show --html-template {args.dvc_template})")
+
+
+if __name__ == "__main__":
+    main()
