@@ -377,7 +377,7 @@ def _figures(study, done, figures, colors, setting, written) -> list[str]:
 # model, set, variants, grid, seeds, reference), so a --drop pattern can tell these metrics from
 # changed parameters (tests/test_report.py checks it against the schema).
 HEADLINE_KEYS = ("acc", "best", "mode", "n_train", "n_test")
-STUDY_KEYS = (*HEADLINE_KEYS, "best_accuracy", "variants_done", "detail")
+STUDY_KEYS = ("acc", "acc_ci_low", "acc_ci_high", *HEADLINE_KEYS[1:], "best_accuracy", "variants_done", "detail")
 
 
 def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any]) -> dict[str, Any]:
@@ -402,8 +402,11 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
                       "n_test": int(group["n_test"].max()) if group["n_test"].notna().any() else None,
                       "seed_list": _seeds(group["seed"]), "vectors": _vectors(group)})
         by_variant[name] = entry
+    interval = nested.get("best", {})  # the best variant's 95 % interval (one test set)
     return {
         "acc": _num(best["accuracy"]) if best is not None else None,
+        "acc_ci_low": interval.get("ci_low"),
+        "acc_ci_high": interval.get("ci_high"),
         "best": str(best["variant"]) if best is not None else None,
         "mode": "/".join(dict.fromkeys(done["setting"])) if len(done) else None,
         "n_train": (n_train[0] if len(n_train) == 1 else _span(n_train)) if n_train else None,
