@@ -416,3 +416,27 @@ def test_committed_dvc_jobs_list_is_current():
     out = subprocess.run([str(BIN / "textclf"), "jobs", "--check"], cwd=REPO, env=_env(),
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_plan_estimate_against_the_measured_time(snake_project, capsys):
+    """A benchmark number, printed (not a timed assertion): the plan's estimate for the tiny
+    study against the training time its runs measured on this machine."""
+    from textclf.config import load_params
+    from textclf.estimate import DataSize, machine_rate, machine_step_seconds, replica_seconds
+    from textclf.plan import Plan, prepared_dir, results_dir
+
+    root = snake_project
+    plan = Plan(load_params(root / "params.yaml"), root=root)
+    rnn = [v for v in plan.variants if v.is_neural]
+    cache = root / ".textclf" / "throughput.json"
+    rate, source = machine_rate([], cache)  # the calibration, not these runs
+    size = DataSize.from_stats(root / prepared_dir(rnn[0].dataset) / "stats.json")
+    estimated = sum(replica_seconds(v, size, rate, machine_step_seconds(cache)) for v in rnn)
+    measured = 0.0
+    for v in rnn:
+        metrics = json.loads((root / results_dir(v) / "metrics.json").read_text())
+        measured += metrics["seconds_per_epoch"] * metrics["epochs_run"]
+    assert estimated > 0 and measured > 0
+    with capsys.disabled():
+        print(f"\n[benchmark] tiny study: estimated {estimated:.2f} s of training, measured {measured:.2f} s "
+              f"({measured / estimated:.2f}x; rate {rate / 1e9:.1f} G/s, {source})")

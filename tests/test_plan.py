@@ -87,7 +87,7 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".textclf").mkdir()
     (tmp_path / ".textclf" / "throughput.json").write_text(
-        json.dumps({"rate": 1e9, "host": __import__("os").uname().nodename}))
+        json.dumps({"rate": 1e9, "step_seconds": 0.001, "host": __import__("os").uname().nodename}))
     rows, rate, source = study_estimates(_plan(), tmp_path)
     assert rate == 1e9 and {r["study"] for r in rows} == {"s", "b"}
     assert all(r["to_train"] == r["replicas"] and r["seconds"] > 0 for r in rows)

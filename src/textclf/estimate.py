@@ -11,6 +11,7 @@ runs' metrics.json (median of measured rates), else from a ~2 s calibration run,
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -68,8 +69,20 @@ def replica_work(variant: Variant, size: DataSize) -> float:
     return training.epochs * (train_rows * tokens * per_token + eval_rows * tokens * per_token / 3.0)
 
 
-def replica_seconds(variant: Variant, size: DataSize, rate: float) -> float:
-    return TFIDF_SECONDS if not isinstance(variant.model, RNNConfig) else replica_work(variant, size) / rate
+def replica_steps(variant: Variant, size: DataSize) -> float:
+    """Optimizer steps plus evaluation batches: each costs a fixed overhead besides its work."""
+    training, quick = variant.training, variant.quick
+    train_rows = min(size.rows.get("train", 0), quick.train_rows) if quick else size.rows.get("train", 0)
+    eval_rows = sum(min(size.rows.get(s, 0), quick.eval_rows) if quick else size.rows.get(s, 0) for s in ("val", "test"))
+    return training.epochs * (math.ceil(train_rows / training.batch_size) + math.ceil(eval_rows / 256))
+
+
+def replica_seconds(variant: Variant, size: DataSize, rate: float, step_seconds: float = 0.0) -> float:
+    """Work at the machine's rate plus a per-step overhead (Python, optimizer, tiny kernels),
+    which dominates small models."""
+    if not isinstance(variant.model, RNNConfig):
+        return TFIDF_SECONDS
+    return replica_work(variant, size) / rate + replica_steps(variant, size) * step_seconds
 
 
 def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
@@ -88,6 +101,25 @@ def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
         if seconds > 0 and tokens > 0:
             rates.append(tokens * work_per_token(variant.model) / seconds)
     return statistics.median(rates) if rates else None
+
+
+def step_overhead(seconds: float = 0.5) -> float:
+    """Seconds per optimizer step of a tiny model: the fixed cost every step pays."""
+    import torch
+
+    torch.manual_seed(0)
+    lstm, head = torch.nn.LSTM(8, 8, batch_first=True), torch.nn.Linear(8, 2)
+    emb = torch.nn.Embedding(100, 8)
+    optim = torch.optim.Adam([*lstm.parameters(), *head.parameters(), *emb.parameters()], lr=1e-3)
+    ids, y = torch.randint(0, 100, (16, 16)), torch.randint(0, 2, (16,))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or steps < 5:
+        optim.zero_grad()
+        out, _ = lstm(emb(ids))
+        torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
+        optim.step()
+        steps += 1
+    return (time.perf_counter() - start) / steps
 
 
 def calibrate(seconds: float = 2.0) -> float:
@@ -117,13 +149,24 @@ def machine_rate(runs: Iterable[tuple[Variant, Path]], cache: Path = CALIBRATION
     rate = measured_rate(runs)
     if rate:
         return rate, "measured on earlier runs here"
+    saved = _calibration(cache)
+    return float(saved["rate"]), saved["source"]
+
+
+def machine_step_seconds(cache: Path = CALIBRATION_FILE) -> float:
+    """The per-step overhead of this machine (calibrated once, cached with the rate)."""
+    return float(_calibration(cache)["step_seconds"])
+
+
+def _calibration(cache: Path) -> dict[str, Any]:
     if cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
-        if saved.get("host") == os.uname().nodename:
-            return float(saved["rate"]), "calibration run (cached)"
-    rate = calibrate()
-    atomic.write_json(cache, {"rate": rate, "host": os.uname().nodename, "when": time.strftime("%Y-%m-%d %H:%M")})
-    return rate, "calibration run"
+        if saved.get("host") == os.uname().nodename and "step_seconds" in saved:
+            return {**saved, "source": "calibration run (cached)"}
+    saved = {"rate": calibrate(), "step_seconds": step_overhead(), "host": os.uname().nodename,
+             "when": time.strftime("%Y-%m-%d %H:%M")}
+    atomic.write_json(cache, saved)
+    return {**saved, "source": "calibration run"}
 
 
 def format_duration(seconds: float) -> str:
@@ -149,6 +192,7 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
 
     runs = [(v, root / results_dir(v)) for v in plan.variants]
     rate, source = machine_rate(runs, root / CALIBRATION_FILE)
+    step_seconds = machine_step_seconds(root / CALIBRATION_FILE)
     sizes: dict[str, DataSize] = {}
     rows: dict[str, dict[str, Any]] = {}
     for variant, results in runs:
@@ -164,7 +208,7 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             row["cached"] += 1
         else:
             row["to_train"] += 1
-            row["seconds"] += replica_seconds(variant, sizes[variant.dataset], rate)
+            row["seconds"] += replica_seconds(variant, sizes[variant.dataset], rate, step_seconds)
     return list(rows.values()), rate, source
 
 
