@@ -45,6 +45,18 @@ class DataSize:
         return cls(rows=stats.get("rows", DEFAULT_ROWS), tokens_per_row=float(typical or DEFAULT_TOKENS_PER_ROW))
 
 
+def _rows_used(variant: Variant, size: DataSize) -> tuple[int, int]:
+    """(training rows, validation + test rows) a replica reads (quick caps applied)."""
+    quick = variant.quick
+
+    def capped(split: str, cap: int | None) -> int:
+        rows = int(size.rows.get(split, 0))
+        return min(rows, cap) if cap is not None else rows
+
+    return (capped("train", quick.train_rows if quick else None),
+            sum(capped(s, quick.eval_rows if quick else None) for s in ("val", "test")))
+
+
 def work_per_token(model: RNNConfig) -> float:
     """Multiply-adds per token for forward + backward through the recurrent stack and the head."""
     gates, hidden, dirs = GATES[model.cell], model.hidden, 2 if model.bidirectional else 1
@@ -59,9 +71,8 @@ def replica_work(variant: Variant, size: DataSize) -> float:
     """Work units (multiply-adds) to train and evaluate one replica."""
     if not isinstance(variant.model, RNNConfig):
         return 0.0
-    training, quick = variant.training, variant.quick
-    train_rows = min(size.rows.get("train", 0), quick.train_rows) if quick else size.rows.get("train", 0)
-    eval_rows = sum(min(size.rows.get(s, 0), quick.eval_rows) if quick else size.rows.get(s, 0) for s in ("val", "test"))
+    training = variant.training
+    train_rows, eval_rows = _rows_used(variant, size)
     tokens = min(size.tokens_per_row, training.max_len)
     if training.padding == "fixed":
         tokens = training.max_len
@@ -71,9 +82,8 @@ def replica_work(variant: Variant, size: DataSize) -> float:
 
 def replica_steps(variant: Variant, size: DataSize) -> float:
     """Optimizer steps plus evaluation batches: each costs a fixed overhead besides its work."""
-    training, quick = variant.training, variant.quick
-    train_rows = min(size.rows.get("train", 0), quick.train_rows) if quick else size.rows.get("train", 0)
-    eval_rows = sum(min(size.rows.get(s, 0), quick.eval_rows) if quick else size.rows.get(s, 0) for s in ("val", "test"))
+    training = variant.training
+    train_rows, eval_rows = _rows_used(variant, size)
     return training.epochs * (math.ceil(train_rows / training.batch_size) + math.ceil(eval_rows / 256))
 
 
