@@ -99,5 +99,6 @@ def test_queued_grid_runs_two_at_a_time_and_exp_show_lists_every_experiment(tmp_
         assert summary["mode"] == "full", summary
         metrics = summary["studies"]["tiny"]
         assert metrics["variants_done"] == 2, metrics
-        accuracies = list(metrics["accuracy"].values())  # <dataset>.<study>.<variant>.seed<k>
+        accuracies = [v["mean"] for v in metrics["detail"]["by_variant"].values()]  # per variant
         assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies), metrics
+        assert metrics["acc_ci_low"] <= metrics["acc"] <= metrics["acc_ci_high"], metrics
