@@ -67,6 +67,7 @@ onsuccess:
 
 
 onerror:
-    ENGINE_LOCK.release()
-    # Some jobs failed (e.g. a dataset could not be downloaded): still show what exists.
-    shell(partial_report_command(PLAN))
+    try:  # some jobs failed (e.g. a dataset could not be downloaded): still show what exists
+        shell(partial_report_command(PLAN))
+    finally:
+        ENGINE_LOCK.release()

@@ -60,3 +60,22 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
     proc = subprocess.run(f"{BIN / 'textclf'} --params {params} variants | head -1", shell=True,
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.stdout.strip() == "full/imdb/s/rand/seed1" and "Traceback" not in proc.stderr
+
+
+def test_snakemake_refuses_to_start_while_a_dvc_stage_runs(tmp_path):
+    import json as _json
+    import os
+
+    from textclf.engines import EngineLock
+
+    tmp = tmp_path / ".dvc" / "tmp"
+    tmp.mkdir(parents=True)
+    rwlock = tmp / "rwlock"
+    rwlock.write_text(_json.dumps({"read": {}, "write": {"results/x": {"pid": os.getpid(), "cmd": "dvc repro"}}}))
+    with pytest.raises(ParamsError, match="DVC is running a stage in this workspace"):
+        EngineLock(tmp_path).acquire()
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    rwlock.write_text(_json.dumps({"read": {"data/x": [{"pid": dead, "cmd": "dvc repro"}]}, "write": {}}))
+    lock = EngineLock(tmp_path)
+    lock.acquire()  # a stale record of a dead process does not block
+    lock.release()

@@ -6,6 +6,7 @@ the same scripts on the same job files, so they build the same files.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -96,9 +97,10 @@ def plan_summary(plan: Plan, cores: int) -> str:
 class EngineLock:
     """Keeps DVC out of the workspace while Snakemake runs, and Snakemake out while DVC runs.
 
-    DVC holds .dvc/tmp/lock (zc.lockfile) for the whole of `dvc repro`; Snakemake takes the same
-    lock when it starts and releases it when it ends, so neither engine deletes or rewrites
-    outputs the other is using. DVC then says "Unable to acquire lock"; Snakemake says why.
+    DVC holds .dvc/tmp/lock (zc.lockfile) while it plans and records a stage, and lists the
+    paths a running stage command reads and writes, with its pid, in .dvc/tmp/rwlock. Snakemake
+    refuses to start while either shows a live DVC process, then takes .dvc/tmp/lock until it
+    ends, so DVC cannot start (or record a stage) meanwhile: "Unable to acquire lock".
     """
 
     def __init__(self, root: Path = Path(".")) -> None:
@@ -111,6 +113,11 @@ class EngineLock:
         import zc.lockfile
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        running = _dvc_stage_pids(self.path.parent / "rwlock")
+        if running:
+            raise ParamsError(f"DVC is running a stage in this workspace (pid {', '.join(map(str, running))}, "
+                              f"{self.path.parent / 'rwlock'}): wait until it finishes (or stop it), then start "
+                              "Snakemake again")
         try:
             self._lock = zc.lockfile.LockFile(str(self.path))
         except zc.lockfile.LockError:
@@ -129,3 +136,24 @@ def plan_cores(workflow: Any) -> int:
         return int(workflow.cores)
     except Exception:  # Snakemake raises WorkflowError for workflow.cores under an executor plugin
         return int(getattr(workflow, "nodes", 1) or 1)
+
+
+def _dvc_stage_pids(rwlock: Path) -> list[int]:
+    """Live pids DVC's rwlock lists as reading or writing paths (a stage command running)."""
+    try:
+        info = json.loads(rwlock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = [e for item in info.get("read", {}).values() for e in (item if isinstance(item, list) else [item])]
+    entries += [e for e in info.get("write", {}).values()]
+    pids = sorted({int(e["pid"]) for e in entries if isinstance(e, dict) and "pid" in e})
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass
+        alive.append(pid)
+    return alive

@@ -35,9 +35,9 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "encode": ("text",),
     "glove_cache": ("embeddings",),
     "embeddings": ("embeddings",),
-    "train": ("models", "training", "metrics.py"),
-    "baseline": ("baseline.py", "metrics.py"),  # train jobs of tfidf_logreg variants
-    "report": ("report",),
+    "train": ("models", "training", "metrics.py", "splits.py", "text"),
+    "baseline": ("baseline.py", "metrics.py", "splits.py", "text"),  # train jobs of tfidf_logreg variants
+    "report": ("report", "estimate.py"),
 }
 
 
