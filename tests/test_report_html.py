@@ -264,7 +264,7 @@ def test_dvc_views_exp_show_metrics_diff_and_offline_plots(chromium, tiny_projec
     diff = json.loads(out)
     changed = diff.get("diff", diff).get("reports/summary.json", {})
     assert "studies.tiny.set.model.hidden" not in changed  # metrics only
-    assert all(key.startswith(("studies.", "mode")) for key in changed), changed
+    assert all(key.startswith(("studies.", "mode", "job_sha256")) for key in changed), changed
     table = _tool(root, "dvc", "metrics", "show", "--json")
     assert json.loads(table)
 
