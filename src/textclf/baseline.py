@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from textclf.atomic import atomic_path
 from textclf.config import ParamsError
 from textclf.errors import DataError
+from textclf.machine import cpu_model
 from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
 from textclf.settings import TfidfConfig, Variant
 from textclf.splits import SPLITS, quick_sample, read_classes
@@ -96,7 +97,7 @@ def train_tfidf(variant: Variant, *, prepared_dir: str | Path, out_dir: str | Pa
         variant=vid, model_type="tfidf_logreg", reported_epoch=1, eval_split="val", report_epoch="last",
         early_stopped=False, device="cpu", precision="float64", sparse_embeddings=None,
         quick=variant.quick is not None, empty_rows=None, resumed_from_epoch=None,
-        vocab_size=len(pipe.named_steps["tfidf"].vocabulary_),
+        vocab_size=len(pipe.named_steps["tfidf"].vocabulary_), hardware=cpu_model(),
     )
     log.info("%s: test accuracy %.4f, macro-F1 %.4f (%d features, %.1fs)", vid, metrics["accuracy"],
              metrics["macro_f1"], metrics["vocab_size"], seconds)

@@ -23,6 +23,7 @@ import torch
 import torch.utils.deterministic
 
 from textclf.config import ParamsError
+from textclf.machine import cpu_model
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,15 @@ def configure_cpu() -> dict[str, Any]:
     torch.set_num_threads(threads)
     return {"flush_denormal": flushed, "malloc_keep_freed": keep_freed_memory(), "cpu_threads": threads,
             "cpu_threads_from": source}
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What a result was computed on, for metrics.json: the report says which hardware and
+    library versions produced each number (results from a lent GPU beside CPU ones)."""
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    return {"hardware": hardware, "torch_version": torch.__version__,
+            "cuda_version": torch.version.cuda if device.type == "cuda" else None,
+            "host_cpus": os.cpu_count()}
 
 
 @dataclass

@@ -27,6 +27,7 @@ from textclf.text.vocab import load_vocab
 from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded
 from textclf.training.device import (
     configure_cpu,
+    machine_info,
     make_precision,
     resolve_device,
     rng_state,
@@ -336,7 +337,7 @@ def train_variant(
         report_epoch=cfg.report_epoch, early_stopped=progress.stopped_early, device=str(device),
         precision=precision.name, sparse_embeddings=sparse_why, quick=variant.quick is not None,
         empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
-        vocab_size=data.vocab_size, **cpu_info,
+        vocab_size=data.vocab_size, **cpu_info, **machine_info(device),
     )
     _write_model(out_dir / "model.pt", model, variant, data, sparse, reported_epoch)
     write_results(out_dir, metrics=metrics, history=progress.history,
