@@ -29,7 +29,7 @@ def _params(studies, datasets=("imdb",)):
 
 
 def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick=False, eval_split="val",
-              epochs=2, model="rnn"):
+              epochs=2, model="rnn", hardware=None):
     """One replica's results (metrics.json, history.csv, predictions.parquet) with `rate` of
     the labels flipped; returns its accuracy."""
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,8 @@ def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick
         "accuracy": accuracy, "macro_f1": accuracy - 0.01, "loss": 0.5, "confusion_matrix": cm.to_numpy().tolist(),
         "classes": CLASSES, "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
         "seconds_per_epoch": 1.5, "epochs_run": epochs, "never_learned": False, "n_train": n_train,
-        "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model}))
+        "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model,
+        **({"hardware": hardware[0], "torch_version": hardware[1]} if hardware else {})}))
     epoch = np.arange(1, epochs + 1)
     pd.DataFrame({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.5 + 0.1 * epoch,
                   "val_loss": 0.9 / epoch, "val_acc": np.linspace(0.6, accuracy, epochs)}).to_csv(out / "history.csv",
@@ -112,6 +113,25 @@ def test_every_row_names_its_setting_from_the_results(report):
     for row in _table_rows((out / "summary.md").read_text(), "s"):
         assert (row["setting"], row["train rows"], row["test rows"], row["seed"], row["vectors"]) == \
             ("full", "100", "200", "1", "random 100d")
+
+
+def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
+    """Results from a lent GPU beside CPU ones: each row says which, the setting line names both
+    (with torch versions), summary.json has it per variant; results without the field say so."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 200)
+    for name, hardware in [("a", ("NVIDIA H200", "2.11.0+cu130")), ("b", ("AMD EPYC", "2.13.0+cpu")), ("c", None)]:
+        write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, hardware=hardware)
+    write_stats(tmp_path, "imdb", 100, 200)
+    monkeypatch.chdir(tmp_path)
+    summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    rows = {r["variant"]: r for r in _table_rows(text, "s")}
+    assert (rows["a"]["hardware"], rows["b"]["hardware"], rows["c"]["hardware"]) == ("H200 GPU", "AMD EPYC CPU", "")
+    assert "trained on AMD EPYC CPU (torch 2.13.0+cpu), H200 GPU (torch 2.11.0+cu130)" in text
+    by_variant = summary["studies"]["s"]["detail"]["by_variant"]
+    assert by_variant["a"]["hardware"] == "H200 GPU (torch 2.11.0+cu130)"
+    assert by_variant["c"]["hardware"] == "not recorded"
 
 
 def test_unrun_variants_are_one_line_with_the_command(report):

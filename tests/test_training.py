@@ -17,6 +17,7 @@ import torch
 from textclf.baseline import train_tfidf
 from textclf.config import REPO_ROOT, ParamsError
 from textclf.errors import DataError
+from textclf.machine import cpu_model
 from textclf.metrics import HISTORY_COLUMNS, classification_metrics, never_learned
 from textclf.models import build_model
 from textclf.settings import QuickCaps, RNNConfig, Variant, from_dict, variant_from_dict
@@ -540,6 +541,9 @@ def test_train_variant_flushes_denormals_and_records_the_cpu_policy(data_dirs, t
     assert seen == [(True, 1)]
     assert metrics["flush_denormal"] is True and metrics["cpu_threads"] == 1
     assert metrics["cpu_threads_from"] == "TEXTCLF_THREADS"
+    # what computed the result, for the report's "trained on" (here the CPU, read from /proc/cpuinfo)
+    assert metrics["hardware"] == cpu_model() and metrics["hardware"]
+    assert metrics["torch_version"] == torch.__version__ and metrics["cuda_version"] is None
 
 
 def test_job_threads_follow_snakemake_then_all_cores():

@@ -31,7 +31,7 @@ from textclf.report.sweep import sweep_section
 TABLE_COLUMNS = ["variant", "dataset", "rank", "seed", "setting", "n_train", "n_test", "cell", "layers",
                  "bidirectional", "hidden", "pooling", "embedding", "max_len", "optimizer", "accuracy", "reference",
                  "delta", "macro_f1", "trainable_params", "acc_per_mparam", "seconds_per_epoch", "epochs_run",
-                 "status"]
+                 "hardware", "status"]
 
 # Training rows behind the published reference numbers (../shared/FIDELITY.md, DESIGN.md): the
 # official AG News train set (120,000 rows), IMDB re-split 80/20 (40,000) or 35k/5k/10k
@@ -124,13 +124,23 @@ def _vectors(rows: pd.DataFrame) -> str:
     return ", ".join(sorted(set(labels)))
 
 
+def _hardware(rows: pd.DataFrame) -> str:
+    if "hardware" not in rows:
+        return "not recorded"
+    torch_versions = rows["torch_version"] if "torch_version" in rows else [None] * len(rows)
+    labels = {f"{hw} (torch {tv})" if isinstance(tv, str) else hw
+              for hw, tv in zip(rows["hardware"], torch_versions, strict=True) if isinstance(hw, str)}
+    return ", ".join(sorted(labels)) if labels else "not recorded"
+
+
 def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
-    """One line: setting, rows used per dataset, seeds, vectors (of the rows with results)."""
+    """One line: setting, rows used per dataset, seeds, vectors, hardware (of the rows with results)."""
     if done.empty:
         return ""
     settings = "/".join(dict.fromkeys(done["setting"]))
     parts = [f"{d}: {_span(g['n_train'])} train / {_span(g['n_test'])} test rows" for d, g in done.groupby("dataset")]
-    text = f"{settings} setting · {'; '.join(parts)} · seeds {_seeds(done['seed'])} · vectors {_vectors(done)}"
+    text = (f"{settings} setting · {'; '.join(parts)} · seeds {_seeds(done['seed'])} · vectors {_vectors(done)}"
+            f" · trained on {_hardware(done)}")
     return f"**Setting**: {text}" if markdown else text
 
 
@@ -400,7 +410,8 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
         entry.update({"setting": "/".join(dict.fromkeys(group["setting"])),
                       "n_train": int(group["n_train"].max()) if group["n_train"].notna().any() else None,
                       "n_test": int(group["n_test"].max()) if group["n_test"].notna().any() else None,
-                      "seed_list": _seeds(group["seed"]), "vectors": _vectors(group)})
+                      "seed_list": _seeds(group["seed"]), "vectors": _vectors(group),
+                      "hardware": _hardware(group)})
         by_variant[name] = entry
     interval = nested.get("best", {})  # the best variant's 95 % interval (one test set)
     return {
@@ -418,6 +429,7 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
             "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
             "seed_list": _seeds(done["seed"]) if len(done) else None,
             "vectors": _vectors(done) if len(done) else None,
+            "hardware": _hardware(done) if len(done) else None,
             # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
             "ci": {head.replace(".", "/"): value for head, value in nested.items()},
             "by_variant": by_variant,

@@ -84,6 +84,14 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def hardware_label(hardware: str | None) -> str | None:
+    """Short name of what trained a result: "NVIDIA H200" -> "H200 GPU", "AMD EPYC" -> "AMD EPYC
+    CPU"; results written before metrics.json named the hardware have none."""
+    if not hardware:
+        return None
+    return f"{hardware.removeprefix('NVIDIA ').strip()} GPU" if "NVIDIA" in hardware else f"{hardware} CPU"
+
+
 def regenerate_hint(path: Path) -> str:
     """How to rebuild one results file: remove it, and either engine reruns the train job."""
     return f"regenerate it: rm {path} and rerun (snakemake --cores 1 {path}, or dvc repro)"
@@ -123,6 +131,8 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "n_test": metrics.get("n_test"),
         "n_val": metrics.get("n_val"),
         "quick": metrics.get("quick"),
+        "hardware": hardware_label(metrics.get("hardware")),
+        "torch_version": metrics.get("torch_version"),
         "best_epoch": metrics.get("best_epoch"),
         "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),
