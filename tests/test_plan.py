@@ -92,6 +92,15 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     assert rate == 1e9 and {r["study"] for r in rows} == {"s", "b"}
     assert all(r["to_train"] == r["replicas"] and r["seconds"] > 0 for r in rows)
     save_estimates("full", rows, source, tmp_path)
-    seconds = next(r["seconds"] for r in rows if r["study"] == "s")
-    line = estimate_line("full", "s", 2 * seconds, tmp_path)
-    assert "2.00x the estimate" in line and estimate_line("full", "nope", 1.0, tmp_path) is None
+    runs = next(r["runs"] for r in rows if r["study"] == "s")
+    assert len(runs) == 2 and all(k.startswith("results/full/") for k in runs)
+    line = estimate_line("full", {k: 2 * v for k, v in runs.items()}, tmp_path)
+    assert "for 2 replica(s)" in line and "2.00x the estimate" in line
+    assert estimate_line("full", {"results/full/nope/seed1": 1.0}, tmp_path) is None
+    # a later plan (after one replica trained) keeps that replica's estimate from before its run
+    first = sorted(runs)[0]
+    (tmp_path / first).mkdir(parents=True)
+    (tmp_path / first / "metrics.json").write_text("{}")
+    rows, _, source = study_estimates(_plan(), tmp_path)
+    save_estimates("full", rows, source, tmp_path)
+    assert "1.00x the estimate" in estimate_line("full", {first: runs[first]}, tmp_path)

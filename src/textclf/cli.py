@@ -149,10 +149,11 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Per study: replicas, cached, to train, and the estimated time on this machine."""
-    from textclf.estimate import format_duration, plan_table, study_estimates
+    from textclf.estimate import format_duration, plan_table, save_estimates, study_estimates
 
     plan = Plan(load_params(args.params), _parse_studies(args.studies), quick=args.quick or None)
     rows, rate, source = study_estimates(plan)
+    save_estimates(plan.mode, rows, source)  # the report prices the replicas that never ran
     total = sum(r["seconds"] for r in rows)
     print(f"plan ({plan.mode} setting): {sum(r['replicas'] for r in rows)} replicas in {len(rows)} studies")
     print(plan_table(rows))

@@ -212,13 +212,15 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             if found is None:
                 source += f"; {variant.dataset} not prepared yet, its size guessed"
         row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "to_train": 0,
-                                              "seconds": 0.0})
+                                              "seconds": 0.0, "runs": {}})
         row["replicas"] += 1
         if (results / "metrics.json").is_file():
             row["cached"] += 1
         else:
             row["to_train"] += 1
-            row["seconds"] += replica_seconds(variant, sizes[variant.dataset], rate, step_seconds)
+            seconds = replica_seconds(variant, sizes[variant.dataset], rate, step_seconds)
+            row["seconds"] += seconds
+            row["runs"][str(results_dir(variant))] = seconds
     return list(rows.values()), rate, source
 
 
@@ -226,22 +228,45 @@ ESTIMATES_DIR = Path(".textclf/estimates")
 
 
 def save_estimates(mode: str, rows: list[dict[str, Any]], source: str, root: Path = Path(".")) -> None:
-    """What a run was expected to take (per study), for the report to compare with the measured time."""
-    atomic.write_json(root / ESTIMATES_DIR / f"{mode}.json", {
-        "when": time.strftime("%Y-%m-%d %H:%M"), "source": source,
-        "studies": {r["study"]: {"seconds": r["seconds"], "to_train": r["to_train"]} for r in rows}})
-
-
-def estimate_line(mode: str, study: str, measured_seconds: float, root: Path = Path(".")) -> str | None:
-    """'Estimated before the run: X for N replicas; measured: Y (ratio)' or None if no estimate."""
+    """What each replica still to train was expected to take, for the report to compare with
+    its measured time (and to price the replicas that never ran). Merged into the saved file:
+    a replica trained since keeps the estimate made before its run, so a later `textclf plan`
+    never erases it."""
     path = root / ESTIMATES_DIR / f"{mode}.json"
-    if not path.is_file():
+    saved = _saved_estimates(path)
+    runs = saved.get("runs", {})
+    for row in rows:
+        for results, seconds in row.get("runs", {}).items():
+            runs[results] = {"seconds": seconds, "study": row["study"], "when": time.strftime("%Y-%m-%d %H:%M"),
+                             "source": source}
+    atomic.write_json(path, {"runs": dict(sorted(runs.items()))})
+
+
+def _saved_estimates(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) and isinstance(saved.get("runs"), dict) else {}
+
+
+def saved_estimates(mode: str, results: Iterable[str], root: Path = Path(".")) -> dict[str, dict[str, Any]]:
+    """The saved estimate of each of these results folders that has one."""
+    runs = _saved_estimates(root / ESTIMATES_DIR / f"{mode}.json").get("runs", {})
+    return {r: runs[r] for r in results if isinstance(runs.get(r), dict)}
+
+
+def estimate_line(mode: str, measured: Mapping[str, float], root: Path = Path(".")) -> str | None:
+    """'Training time: estimated X for N replicas before their runs; measured Y (ratio)' over the
+    replicas (results folder -> measured training seconds) that have a saved estimate."""
+    found = saved_estimates(mode, measured, root)
+    done = {r: s for r, s in measured.items() if r in found and s > 0}
+    if not done:
         return None
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    entry = saved.get("studies", {}).get(study)
-    if not entry or not entry.get("to_train") or not entry.get("seconds") or measured_seconds <= 0:
-        return None
-    ratio = measured_seconds / entry["seconds"]
-    return (f"Training time: estimated {format_duration(entry['seconds'])} for {entry['to_train']} replica(s) "
-            f"before the run ({saved['when']}, {saved['source']}); measured {format_duration(measured_seconds)} "
-            f"of training, {ratio:.2f}x the estimate.")
+    estimated = sum(found[r]["seconds"] for r in done)
+    actual = sum(done.values())
+    when = sorted({found[r]["when"] for r in done})
+    sources = sorted({found[r]["source"] for r in done})
+    return (f"Training time: estimated {format_duration(estimated)} for {len(done)} replica(s) before their runs "
+            f"({when[0] if len(when) == 1 else f'{when[0]} to {when[-1]}'}; {'; '.join(sources)}); measured "
+            f"{format_duration(actual)} of training, {actual / estimated:.2f}x the estimate.")

@@ -19,7 +19,7 @@ import pandas as pd
 # textclf.report.html is imported where it is used: `python -m textclf.report.html` (the DVC
 # template) must not find it already imported through this package
 from textclf import atomic
-from textclf.estimate import estimate_line
+from textclf.estimate import estimate_line, format_duration, saved_estimates
 from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
@@ -278,10 +278,7 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
         sweep_lines = sweep_section(study, trials, figures)
         written.update(figures / f"{study}_parallel.png" for _ in sweep_lines[:1])
         lines += sweep_lines
-    measured = float((done["seconds_per_epoch"].fillna(0) * done["epochs_run"].fillna(0)).sum())
-    estimate = estimate_line(job["mode"], study, measured)
-    if estimate:
-        lines += [estimate, ""]
+    lines += _training_time_lines(job["mode"], done)
     metrics = _headline(study, rows, done, stat_metrics)
     for dataset, group in done.groupby("dataset"):
         preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
@@ -298,6 +295,34 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
     return lines, metrics
 
 
+def _training_time_lines(mode: str, done: pd.DataFrame) -> list[str]:
+    """What training took, summed over the study's runs per hardware (metrics.json: seconds per
+    epoch x epochs), and, for runs on this machine's CPU, the estimate made before them."""
+    if done.empty:
+        return []
+    seconds = done["seconds_per_epoch"].fillna(0) * done["epochs_run"].fillna(0)
+    recorded = done["hardware"] if "hardware" in done else pd.Series(None, index=done.index, dtype=object)
+    hardware = recorded.astype(object).map(lambda v: v if isinstance(v, str) else "hardware not recorded")
+    parts = [f"{format_duration(float(seconds[hardware == hw].sum()))} on {hw} ({int((hardware == hw).sum())} runs)"
+             for hw in sorted(hardware.unique())]
+    lines = [f"Training time (sum over runs): {', '.join(parts)}."]
+    on_gpu = hardware.str.endswith(" GPU")
+    estimate = estimate_line(mode, dict(zip(done.loc[~on_gpu, "results"], seconds[~on_gpu], strict=True)))
+    if estimate:
+        lines += [estimate + (" (CPU runs only: the estimate is for this machine's CPU)" if on_gpu.any() else "")]
+    return lines + [""]
+
+
+def _pending_cost(mode: str, pending: pd.DataFrame) -> str:
+    """' (estimated X of CPU training here)' from the estimates `textclf plan` or a run saved."""
+    found = saved_estimates(mode, pending["results"])
+    if not found:
+        return ""
+    total = format_duration(sum(e["seconds"] for e in found.values()))
+    share = "" if len(found) == len(pending) else f" for {len(found)} of the {len(pending)} runs"
+    return f" (estimated {total} of CPU training on this machine{share}, `textclf plan`)"
+
+
 PENDING_NAMES = 8  # up to this many unrun variants are named in their study's one line
 
 
@@ -311,8 +336,8 @@ def _pending_line(job: Mapping[str, Any], study: str, pending: pd.DataFrame) -> 
     if len(groups) <= PENDING_NAMES:
         names = ": " + ", ".join(f"`{vid}` ({status}" + (f", seeds {_seeds(g['seed'])}" if len(g) > 1 else "") + ")"
                                  for (vid, status), g in groups)
-    return (f"**Missing or failed** ({job['mode']} setting): {what} without usable results{names}; "
-            f"to run them: `{_run_command(job, study)}`.")
+    return (f"**Missing or failed** ({job['mode']} setting): {what} without usable results{names}"
+            f"{_pending_cost(job['mode'], pending)}; to run them: `{_run_command(job, study)}`.")
 
 
 def _has_values(column: pd.Series) -> bool:
