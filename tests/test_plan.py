@@ -104,3 +104,23 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     rows, _, source = study_estimates(_plan(), tmp_path)
     save_estimates("full", rows, source, tmp_path)
     assert "1.00x the estimate" in estimate_line("full", {first: runs[first]}, tmp_path)
+
+
+def test_measured_rate_reads_only_runs_on_this_machines_cpu(tmp_path):
+    """GPU results (or another CPU's) beside CPU ones must not set this machine's rate."""
+    from textclf.estimate import measured_rate, work_per_token
+    from textclf.machine import cpu_model
+
+    variant = next(v for v in _plan().variants if v.is_neural)
+
+    def run(name, tokens_per_second, **where):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "metrics.json").write_text(json.dumps({"seconds_per_epoch": 2.0, "epochs_run": 1,
+                                                     "tokens_per_second": tokens_per_second, **where}))
+        return variant, out
+
+    runs = [run("cpu", 1000.0, device="cpu", hardware=cpu_model()), run("gpu", 1e6, device="cuda", hardware="NVIDIA H200"),
+            run("other", 5e5, device="cpu", hardware="Some Other CPU"), run("old", 1000.0)]
+    assert measured_rate(runs) == 1000.0 * work_per_token(variant.model)
+    assert measured_rate(runs[1:3]) is None

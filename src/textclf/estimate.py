@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf import atomic
+from textclf.machine import cpu_model
 from textclf.settings import RNNConfig, Variant
 
 GATES = {"rnn": 1, "gru": 3, "gru_scratch": 3, "lstm": 4}
@@ -96,14 +97,19 @@ def replica_seconds(variant: Variant, size: DataSize, rate: float, step_seconds:
 
 
 def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
-    """Median work/second of earlier runs (metrics.json: n_train, seconds_per_epoch, epochs_run)."""
+    """Median work/second of earlier runs on this machine's CPU (metrics.json: n_train,
+    seconds_per_epoch, epochs_run); results computed elsewhere (a lent GPU, another CPU) say
+    nothing about this machine's rate."""
     rates = []
+    here = cpu_model()
     for variant, results in runs:
         path = results / "metrics.json"
         if not isinstance(variant.model, RNNConfig) or not path.is_file():
             continue
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
+            if metrics.get("device", "cpu") != "cpu" or metrics.get("hardware", here) != here:
+                continue
             seconds = float(metrics["seconds_per_epoch"]) * int(metrics["epochs_run"])
             tokens = float(metrics["tokens_per_second"]) * seconds  # training tokens actually seen
         except (KeyError, TypeError, ValueError):
