@@ -134,6 +134,22 @@ def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
     assert by_variant["c"]["hardware"] == "not recorded"
 
 
+def test_headline_names_best_variant_interval_references_and_setting(report):
+    out, summary, accs = report
+    text = (out / "summary.md").read_text()
+    section = text[text.index("## Headline\n"):text.index("\n## s\n")]
+    header = next(line for line in section.splitlines() if line.startswith("| study |"))
+    row = next(line for line in section.splitlines() if line.startswith("| s |"))
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
+                     strict=True))
+    best = max(accs, key=accs.get)
+    low, high = summary["studies"]["s"]["acc_ci_low"], summary["studies"]["s"]["acc_ci_high"]
+    assert cells["best variant"] == f"`{best}`" and cells["accuracy [95 % CI]"] == f"{accs[best]:.4f} [{low:.4f}, {high:.4f}]"
+    assert cells["its reference"] == "0.9000" and cells["best reference"] == "0.9000"  # b is best, ref 0.90
+    assert (cells["train rows"], cells["seeds"], cells["vectors"], cells["variants run"]) == ("100", "1", "random 100d", "3 of 4")
+    assert cells["TF-IDF, same rows"] == ""  # no baseline in this project
+
+
 def test_unrun_variants_are_one_line_with_the_command(report):
     out, _, _ = report
     text = (out / "summary.md").read_text()
