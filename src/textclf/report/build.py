@@ -338,6 +338,10 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
     return lines, metrics
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
 def _training_time_lines(mode: str, done: pd.DataFrame) -> list[str]:
     """What training took, summed over the study's runs per hardware (metrics.json: seconds per
     epoch x epochs), and, for runs on this machine's CPU, the estimate made before them."""
@@ -346,7 +350,7 @@ def _training_time_lines(mode: str, done: pd.DataFrame) -> list[str]:
     seconds = done["seconds_per_epoch"].fillna(0) * done["epochs_run"].fillna(0)
     recorded = done["hardware"] if "hardware" in done else pd.Series(None, index=done.index, dtype=object)
     hardware = recorded.astype(object).map(lambda v: v if isinstance(v, str) else "hardware not recorded")
-    parts = [f"{format_duration(float(seconds[hardware == hw].sum()))} on {hw} ({int((hardware == hw).sum())} runs)"
+    parts = [f"{format_duration(float(seconds[hardware == hw].sum()))} on {hw} ({_runs(int((hardware == hw).sum()))})"
              for hw in sorted(hardware.unique())]
     lines = [f"Training time (sum over runs): {', '.join(parts)}."]
     on_gpu = hardware.str.endswith(" GPU")
