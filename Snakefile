@@ -68,6 +68,6 @@ onsuccess:
 
 onerror:
     try:  # some jobs failed (e.g. a dataset could not be downloaded): still show what exists
-        shell(partial_report_command(PLAN))
+        shell(partial_report_command(PLAN, workflow.dag_settings.targets))
     finally:
         ENGINE_LOCK.release()

@@ -391,7 +391,7 @@ def test_failed_data_only_target_writes_no_partial_report(tmp_path_factory, upst
     params["downloads"]["tiny"]["train.csv"]["sha256"] = "0" * 64
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = snakemake(root, "data/prepared/tiny/stats.json", ok=False)
-    assert "no variant has results yet" in out
+    assert "the failed targets were not a report: no partial report" in out
     assert not (root / "reports/partial").exists()
 
 

@@ -1,6 +1,7 @@
 """The job graph: shared jobs, job files (what each job is keyed on) and DVC's job list."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,23 @@ def test_measured_rate_reads_only_runs_on_this_machines_cpu(tmp_path):
             run("other", 5e5, device="cpu", hardware="Some Other CPU"), run("old", 1000.0)]
     assert measured_rate(runs) == 1000.0 * work_per_token(variant.model)
     assert measured_rate(runs[1:3]) is None
+
+
+def test_partial_report_only_for_a_report_target_in_its_setting(tmp_path, monkeypatch):
+    """After a failure: a one-file (or data-only) target never rebuilds a whole partial report,
+    even when variants already have results; a report target gets one in its own setting."""
+    from textclf.engines import partial_report_command
+
+    from textclf.studies import MODES
+
+    monkeypatch.chdir(tmp_path)
+    plan = _plan(modes=list(MODES))  # as Snakemake plans it: both settings
+    done = next(d for d in plan.job("report", {"mode": "full"}).deps if d.endswith("metrics.json"))
+    Path(done).parent.mkdir(parents=True)
+    Path(done).write_text("{}")
+    assert "not a report" in partial_report_command(plan, [done])
+    assert "not a report" in partial_report_command(plan, ["data/prepared/imdb/stats.json"])
+    full = partial_report_command(plan, [])  # the default rule: the report of the selected setting
+    assert "jobs/report/full.json" in full and "--out reports/partial " in full
+    assert partial_report_command(plan, ["reports/summary.md"]) == full
+    assert "no variant has results yet" in partial_report_command(plan, ["reports/quick/summary.md"])

@@ -10,7 +10,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,19 @@ def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[An
     return selection, quick, seeds
 
 
-def partial_report_command(plan: Plan) -> str:
+def partial_report_command(plan: Plan, targets: Iterable[str] = ()) -> str:
     """After failed jobs: report whatever results exist into reports/partial/ (listing every
-    missing variant), unless no variant of the selection has results at all."""
-    job = plan.job("report", {"mode": plan.mode})
+    missing variant), when the run was for a report (no targets: the default rule; or a
+    target under reports/, whose setting it takes) and some variant of it has results."""
+    targets = [str(t) for t in targets]
+    reports = [t for t in targets if t.startswith("reports/")]
+    if targets and not reports:
+        return "echo 'the failed targets were not a report: no partial report'"
+    mode = plan.mode if not reports else ("quick" if any(t.startswith("reports/quick/") for t in reports) else "full")
+    job = plan.job("report", {"mode": mode})
     if not any(Path(out).is_file() for out in job.deps if out.endswith("metrics.json")):
         return "echo 'no variant has results yet: no partial report'"
-    out = "reports/partial" if plan.mode == "full" else f"reports/partial/{plan.mode}"
+    out = "reports/partial" if mode == "full" else f"reports/partial/{mode}"
     return (shlex.join(["python", "workflow/scripts/report.py", job.job_file, "--out", out])
             + f" || true; echo 'partial report (failed or missing variants listed): {out}/summary.md'")
 
