@@ -53,6 +53,17 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path):
     path.write_text("run:\n  studies: [a, b\n  quick: false\n")
     with pytest.raises(ParamsError, match=r"params.yaml:3:\d+: not valid YAML"):
         load_params(path)
+    # an unclosed brace is only found at the end of the file: the message names where it opened
+    path.write_text("run:\n  studies: all\nmodel: {cell: lstm,\n  hidden: 8\n")
+    with pytest.raises(ParamsError, match=r"params.yaml:5:1: not valid YAML .*flow mapping at line 3, column 8"):
+        load_params(path)
+
+
+def test_did_you_mean_catches_short_transpositions():
+    from textclf.config import did_you_mean
+
+    assert did_you_mean("gur", ["rnn", "lstm", "gru", "gru_scratch"]) == " (did you mean 'gru'?)"
+    assert did_you_mean("xyz", ["rnn", "lstm", "gru"]) == ""
 
 
 def test_closed_pipe_is_not_a_traceback(tmp_path):

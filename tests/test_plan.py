@@ -131,7 +131,6 @@ def test_partial_report_only_for_a_report_target_in_its_setting(tmp_path, monkey
     """After a failure: a one-file (or data-only) target never rebuilds a whole partial report,
     even when variants already have results; a report target gets one in its own setting."""
     from textclf.engines import partial_report_command
-
     from textclf.studies import MODES
 
     monkeypatch.chdir(tmp_path)

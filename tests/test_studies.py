@@ -222,8 +222,9 @@ def test_reference_studies_have_expected_sizes():
     assert counts["cells_agnews"] == 6 * 2 * 3 * 2
     assert counts["cells_imdb"] == 6 * 2 * 2
     assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 5  # winners: bilstm, gru, bigru + 2 bidirectional reruns
-    assert counts["baselines"] == 4
+    assert counts["baselines"] == 5  # one TF-IDF row per dataset, imdb_004 included
     assert counts["sweep_imdb"] == 30
+    assert counts["best_imdb"] == counts["best_agnews"] == 2 * 2  # {bigru, bilstm} x {max, attention}
 
 
 # ------------------------------------------------- search spaces (W&B-style sweeps)

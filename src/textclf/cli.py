@@ -54,7 +54,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(f"{target} is up to date")
         return 0
     written = plan.write_job_files(Path.cwd())
-    print(f"{len(plan.jobs())} jobs ({len(plan.variants)} trained replicas, {plan.mode} setting); "
+    print(f"{len(plan.jobs())} jobs ({_count(len(plan.variants), 'replica')} to train or trained, {plan.mode} setting); "
           f"{written} job file(s) written under jobs/")
     if current != text:
         atomic.write_text(target, text)
@@ -104,7 +104,9 @@ def cmd_studies(args: argparse.Namespace) -> int:
     for name, study in params["studies"].items():
         replicas = [v for v in plan.variants if v.study == name]
         about = " ".join(str(study.get("description", "")).split()).split(". ")[0]
-        print(f"{name:<18} {len({v.id for v in replicas}):>4} variants {len(replicas):>4} replicas  "
+        n_variants = len({v.id for v in replicas})
+        print(f"{name:<18} {n_variants:>4} {'variant ' if n_variants == 1 else 'variants'} "
+              f"{len(replicas):>4} {'replica ' if len(replicas) == 1 else 'replicas'}  "
               f"{','.join(study['datasets'])}  {about[:90]}")
     return 0
 
@@ -143,8 +145,13 @@ def cmd_variants(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `textclf variants | head`
         sys.stderr.close()
         return 0
-    print(f"{len(plan.variants)} trained replicas, {len(plan.jobs())} jobs", file=sys.stderr)
+    print(f"{_count(len(plan.variants), 'replica')} (variants x seeds, trained or not), "
+          f"{_count(len(plan.jobs()), 'job')}", file=sys.stderr)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -155,7 +162,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rows, rate, source = study_estimates(plan)
     save_estimates(plan.mode, rows, source)  # the report prices the replicas that never ran
     total = sum(r["seconds"] for r in rows)
-    print(f"plan ({plan.mode} setting): {sum(r['replicas'] for r in rows)} replicas in {len(rows)} studies")
+    print(f"plan ({plan.mode} setting): {_count(sum(r['replicas'] for r in rows), 'replica')} in "
+          f"{len(rows)} {'study' if len(rows) == 1 else 'studies'}")
     print(plan_table(rows))
     wall = total / max(args.cores, 1)
     print(f"estimated wall time with --cores {args.cores} (one thread per training job): {format_duration(wall)}"

@@ -46,7 +46,10 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ParamsError(f"{where}: not valid YAML ({problem}); fix that line") from None
+        # an unclosed bracket or quote is found only at the end of the file: name where it opened
+        context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        start = f"; {context} at line {opened.line + 1}, column {opened.column + 1}" if context and opened else ""
+        raise ParamsError(f"{where}: not valid YAML ({problem}{start}); fix that line") from None
     validate_params(params, source=str(path))
     return params
 
@@ -104,7 +107,7 @@ def _describe(err: jsonschema.ValidationError) -> str:
 
 def did_you_mean(name: str, allowed: Iterable[str]) -> str:
     """' (did you mean 'pooling'?)' for a near miss, else ''."""
-    close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)  # 'gur' -> 'gru'
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -30,6 +30,18 @@ SPLIT_STYLES = {"val": "-", "test": "--", "train": ":"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
+def _wrap(setting: str, width: int = 110) -> str:
+    """The setting line under a title, broken at its ' · ' separators so it never runs into the
+    colour bar or past the figure's edge."""
+    lines, line = [], ""
+    for part in setting.split(" · "):
+        candidate = f"{line} · {part}" if line else part
+        if line and len(candidate) > width:
+            lines.append(line)
+            candidate = part
+        line = candidate
+    return "\n".join([*lines, line])
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
@@ -106,7 +118,7 @@ def learning_curves(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFr
     handles += [Line2D([], [], color="black", ls=SPLIT_STYLES[s], label=names[s])
                 for s in ("val", "test", "train") if s in splits_seen]
     _legend_outside(fig, handles)
-    fig.suptitle(f"{title}\n{setting}", fontsize=10)
+    fig.suptitle(f"{title}\n{_wrap(setting)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -160,7 +172,7 @@ def accuracy_vs_params(table: pd.DataFrame, title: str, setting: str, colors: Ma
         ax.set(title=f"{dataset}: test accuracy vs. trainable parameters", xlabel=xlabel, ylabel="test accuracy")
         ax.grid(alpha=0.3)
         ax.margins(y=0.12)
-    fig.suptitle(f"{title}\n{setting}", fontsize=10)
+    fig.suptitle(f"{title}\n{_wrap(setting)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -175,7 +187,7 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: st
     share = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
     labels = list(classes) if len(classes) == len(cm) else [str(i) for i in range(len(cm))]
     size = 1.1 * len(labels) + 3
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = plt.subplots(figsize=(size + 1, size + 0.6), layout="constrained")
     display = ConfusionMatrixDisplay(share, display_labels=labels)
     display.plot(ax=ax, cmap="Blues", values_format=".2f", colorbar=True, im_kw={"vmin": 0.0, "vmax": 1.0})
     for (i, j), text in np.ndenumerate(display.text_):
@@ -183,5 +195,7 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: st
         text.set_fontsize(8 if len(labels) > 3 else 9)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set(xlabel="predicted class", ylabel="true class")
-    ax.set_title(f"{title}\nrow-normalised (share of each true class), counts in brackets\n{setting}", fontsize=9)
+    # over the whole figure (matrix and colour bar), wrapped to its width: never under the bar
+    fig.suptitle(f"{title}\nrow-normalised (share of each true class), counts in brackets\n"
+                 f"{_wrap(setting, int(11 * (size + 1)))}", fontsize=9)
     return _save(fig, path)

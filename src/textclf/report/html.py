@@ -103,7 +103,7 @@ def render_html(markdown: str, out: Path, title: str) -> str:
 
     toc, blocks = [], []
     for heading, body in sections:
-        is_study = not heading.startswith(("Datasets", "Overview"))
+        is_study = not heading.startswith(("Datasets", "Overview", "Headline"))
         anchor = ("study-" if is_study else "") + _slug(heading)
         toc.append(f'<a href="#{anchor}">{html.escape(heading)}</a>')
         attrs = f'class="study" data-study="{html.escape(heading)}"' if is_study else 'class="extra"'
