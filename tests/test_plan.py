@@ -144,3 +144,11 @@ def test_partial_report_only_for_a_report_target_in_its_setting(tmp_path, monkey
     assert "jobs/report/full.json" in full and "--out reports/partial " in full
     assert partial_report_command(plan, ["reports/summary.md"]) == full
     assert "no variant has results yet" in partial_report_command(plan, ["reports/quick/summary.md"])
+
+
+def test_a_bad_value_in_an_unselected_study_fails_the_plan():
+    """params.yaml is checked as a whole: a typo in a study the run does not select still stops it."""
+    params = fixture_params()
+    params["studies"]["s"]["variants"]["glove"]["vocab"] = "basic_min1O"
+    with pytest.raises(ParamsError, match=r"studies\.s .*'basic_min1O' \(did you mean 'basic_min10'\?\)"):
+        Plan(params, ["b"])

@@ -137,6 +137,10 @@ class Plan:
         self.quick = params["run"]["quick"] if quick is None else quick
         self.mode = mode_name(self.quick)
         self.studies = select_studies(params, studies)
+        if set(self.studies) != set(params["studies"]):
+            # every study's values are checked, not only the selected ones': params.yaml is
+            # validated once, as a whole, before any job starts (a typo elsewhere fails now)
+            resolve_variants(params, "all", quick=self.quick, seeds=seeds)
         self.modes = list(modes) if modes is not None else [self.mode]
         self._jobs: dict[str, dict[tuple[str, ...], Job]] = {}
         self.variants: list[Variant] = []

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from textclf.config import ParamsError, deep_merge, embedding_dim, select_studies
+from textclf.config import ParamsError, deep_merge, did_you_mean, embedding_dim, select_studies
 from textclf.settings import (
     QuickCaps,
     RNNConfig,
@@ -296,7 +296,8 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
     if not variant.vocab:
         raise ParamsError(f"{vid}: a neural variant needs a vocabulary: set studies.{variant.study}.vocab")
     if variant.vocab not in params["vocabs"]:
-        raise ParamsError(f"{vid}: vocab: unknown vocab {variant.vocab!r}; allowed: {sorted(params['vocabs'])}")
+        raise ParamsError(f"params.yaml studies.{variant.study} ({vid}): vocab: unknown vocab {variant.vocab!r}"
+                          f"{did_you_mean(variant.vocab, params['vocabs'])}; allowed: {sorted(params['vocabs'])}")
     if model.pool_padding and model.pooling not in ("max", "mean", "attention"):
         raise ParamsError(f"{vid}: model.pool_padding pools over every position (padding included); "
                           f"it needs pooling max, mean or attention, not {model.pooling!r}")
