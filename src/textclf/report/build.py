@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 # template) must not find it already imported through this package
 from textclf import atomic
 from textclf.estimate import estimate_line, format_duration, saved_estimates
+from textclf.machine import cpu_model
 from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
@@ -67,7 +69,8 @@ def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = Non
     lines = [
         f"# textclf-pipeline report: {mode} setting",
         "",
-        f"Setting: {setting}. Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml`; "
+        f"Setting: {setting}. Generated {time.strftime('%Y-%m-%d %H:%M')} from `params.yaml` "
+        f"({source_commit()}) on {cpu_model()}; "
         f"studies: {', '.join(studies)}. Accuracy is test-set accuracy (fraction); reference = the "
         "number reported by the study we reproduce; Δ = ours − reference, with a caveat beside it "
         "when the reference was trained on a different number of rows. Every table row names its "
@@ -164,6 +167,19 @@ def _delta_cell(study: str, row: Any) -> str:
     if ours is not None and not (isinstance(ours, float) and math.isnan(ours)) and int(ours) != ref_rows:
         return f"{text} ⚠ {int(ours):,} vs {ref_rows:,} train rows"
     return text
+
+
+def source_commit() -> str:
+    """'commit abc1234' (with '+ uncommitted changes' when tracked files other than the reports
+    and dvc.lock differ), or 'not a git checkout': which code and params rendered this report."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports", ":!dvc.lock"], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
 
 
 # --------------------------------------------------------------------------- sections
