@@ -238,9 +238,9 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
     fmt = {k: (lambda v: "" if isinstance(v, float) and math.isnan(v) else f"{v:.4f}")
            for k in ("its reference", "best reference", "TF-IDF, same rows")}
     return ["## Headline", "",
-            "Best variant per study and dataset (by test accuracy, the references' ranking; the tables "
-            "below also rank by validation where a study has it). References trained on other rows "
-            "(AG News: 120,000; see each study's ⚠), and the GloVe 100d variants ran with 50d vectors.", "",
+            "Best variant per study and dataset (by test accuracy, the references' ranking; a sweep "
+            "study's view below also ranks by validation). Where a reference trained on other rows, "
+            "its study's Δ carries a ⚠; the vectors column says which vectors each row used.", "",
             md_table(pd.DataFrame(rows), formats=fmt), ""]
 
 
