@@ -422,16 +422,16 @@ def test_plan_estimate_against_the_measured_time(snake_project, capsys):
     """A benchmark number, printed (not a timed assertion): the plan's estimate for the tiny
     study against the training time its runs measured on this machine."""
     from textclf.config import load_params
-    from textclf.estimate import DataSize, machine_rate, machine_step_seconds, replica_seconds
+    from textclf.estimate import DataSize, machine_speed, replica_seconds
     from textclf.plan import Plan, prepared_dir, results_dir
 
     root = snake_project
     plan = Plan(load_params(root / "params.yaml"), root=root)
     rnn = [v for v in plan.variants if v.is_neural]
     cache = root / ".textclf" / "throughput.json"
-    rate, source = machine_rate([], cache)  # the calibration, not these runs
+    speed = machine_speed([], cache)  # the calibration, not these runs
     size = DataSize.from_stats(root / prepared_dir(rnn[0].dataset) / "stats.json")
-    estimated = sum(replica_seconds(v, size, rate, machine_step_seconds(cache)) for v in rnn)
+    estimated = sum(replica_seconds(v, size, speed) for v in rnn)
     measured = 0.0
     for v in rnn:
         metrics = json.loads((root / results_dir(v) / "metrics.json").read_text())
@@ -439,4 +439,4 @@ def test_plan_estimate_against_the_measured_time(snake_project, capsys):
     assert estimated > 0 and measured > 0
     with capsys.disabled():
         print(f"\n[benchmark] tiny study: estimated {estimated:.2f} s of training, measured {measured:.2f} s "
-              f"({measured / estimated:.2f}x; rate {rate / 1e9:.1f} G/s, {source})")
+              f"({measured / estimated:.2f}x; rate {speed.rate / 1e9:.1f} G/s, {speed.source})")

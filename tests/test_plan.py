@@ -88,7 +88,7 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".textclf").mkdir()
     (tmp_path / ".textclf" / "throughput.json").write_text(
-        json.dumps({"rate": 1e9, "step_seconds": 0.001, "host": __import__("os").uname().nodename}))
+        json.dumps({"rate": 1e9, "step_seconds": 0.001, "timestep_seconds": {}, "host": __import__("os").uname().nodename}))
     rows, rate, source = study_estimates(_plan(), tmp_path)
     assert rate == 1e9 and {r["study"] for r in rows} == {"s", "b"}
     assert all(r["to_train"] == r["replicas"] and r["seconds"] > 0 for r in rows)
@@ -152,3 +152,53 @@ def test_a_bad_value_in_an_unselected_study_fails_the_plan():
     params["studies"]["s"]["variants"]["glove"]["vocab"] = "basic_min1O"
     with pytest.raises(ParamsError, match=r"studies\.s .*'basic_min1O' \(did you mean 'basic_min10'\?\)"):
         Plan(params, ["b"])
+
+
+def test_recurrent_time_steps_cost_the_same_whatever_the_batch_size():
+    """At batch size 1 a GRU's time is almost all per-time-step latency: the estimate must not
+    shrink 64-fold with the batch (it once priced a batch-1 run at a tenth of its time)."""
+    import dataclasses
+
+    from textclf.estimate import DataSize, MachineSpeed, replica_seconds
+
+    variant = next(v for v in _plan().variants if v.is_neural)
+    size = DataSize({"train": 1000, "val": 0, "test": 0}, tokens_per_row=100.0)
+    latency = {variant.model.cell: {"train": 1e-4, "eval": 0.0}}
+    speed = MachineSpeed(rate=1e15, step_seconds=0.0, timestep_seconds=latency, source="test")
+
+    def at_batch(batch_size):
+        training = dataclasses.replace(variant.training, batch_size=batch_size, epochs=1, max_len=1000)
+        return replica_seconds(dataclasses.replace(variant, training=training), size, speed)
+
+    depth = variant.model.layers * (2 if variant.model.bidirectional else 1)
+    # 1000 one-row steps x 100 time steps x 1e-4 s (+ a negligible work term at 1e15/s)
+    assert at_batch(1) == pytest.approx(1000 * 100 * depth * 1e-4, rel=1e-2)
+    assert at_batch(100) == pytest.approx(at_batch(1) / 100, rel=0.05)
+
+
+def test_earlier_runs_of_any_study_set_the_rate(tmp_path):
+    """The rate comes from every run trained here, not only the selected studies' (a plan for a
+    study never run would otherwise fall back to the calibration), minus the fixed costs."""
+    from textclf.estimate import MachineSpeed, earlier_runs, measured_rate, work_per_token
+    from textclf.machine import cpu_model
+
+    plan = _plan()
+    variant = next(v for v in plan.variants if v.is_neural)
+    job = plan.job("train", {"mode": "full", "dataset": "imdb", "study": "s", "variant": variant.name, "seed": "1"})
+    (tmp_path / job.job_file).parent.mkdir(parents=True)
+    (tmp_path / job.job_file).write_text(json.dumps(job.settings))
+    assert list(earlier_runs(tmp_path)) == []  # not trained yet
+    results = tmp_path / job.settings["out"]
+    results.mkdir(parents=True)
+    n_train, tokens_per_s, seconds = 640, 1000.0, 10.0
+    (results / "metrics.json").write_text(json.dumps({"seconds_per_epoch": seconds, "epochs_run": 1, "n_train": n_train,
+                                                      "tokens_per_second": tokens_per_s, "device": "cpu",
+                                                      "hardware": cpu_model()}))
+    (tmp_path / "jobs/train/old.json").write_text("{not json")
+    runs = list(earlier_runs(tmp_path))
+    assert [(v.name, r) for v, r in runs] == [(variant.name, results)]
+    work = tokens_per_s * seconds * work_per_token(variant.model)
+    assert measured_rate(runs) == pytest.approx(work / seconds)
+    steps = n_train // variant.training.batch_size
+    fixed = MachineSpeed(rate=0.0, step_seconds=seconds / 2 / steps, timestep_seconds={}, source="test")
+    assert measured_rate(runs, fixed) == pytest.approx(work / (seconds / 2))  # half the time was fixed cost

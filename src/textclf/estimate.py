@@ -1,11 +1,18 @@
 """How long a plan will take on this machine, before it runs.
 
-Cost model: a recurrent layer does about 2·g·H·(I + H) multiply-adds per token and direction
-(g = 1, 3, 4 gates for rnn, gru, lstm; I its input width), three times that with the backward
-pass. A replica costs that × the tokens it trains on × epochs (+ one forward pass over the
-evaluation splits per epoch). This machine's rate (work units per second) comes from earlier
-runs' metrics.json (median of measured rates), else from a ~2 s calibration run, and is kept in
-.textclf/throughput.json. The report compares the estimate with the measured time.
+Cost model, per replica and epoch, three terms:
+- work: a recurrent layer does about 2·g·H·(I + H) multiply-adds per token and direction
+  (g = 1, 3, 4 gates for rnn, gru, lstm; I its input width), three times that with the backward
+  pass, × the tokens trained on (+ one forward pass over the evaluation splits), at this
+  machine's rate (multiply-adds per second);
+- steps: a fixed cost per optimizer step and evaluation batch (Python, optimizer, tiny kernels);
+- recurrence: a fixed cost per time step of the recurrence, per layer and direction, whatever
+  the batch size (each step is a chain of small kernels; for the hand-written GRU a Python
+  loop). It dominates small batches: at batch size 1 a GRU's time is almost all this term.
+The rate comes from earlier runs' metrics.json on this machine's CPU (median, after the other
+two terms are taken off), else from a ~2 s calibration; the fixed costs always come from the
+calibration. Both are kept in .textclf/throughput.json. The report compares the estimate with
+the measured time.
 """
 
 from __future__ import annotations
@@ -29,6 +36,17 @@ TFIDF_SECONDS = 60.0  # a TF-IDF + logistic regression fit on ~25k documents, or
 DEFAULT_ROWS = {"train": 22_500, "val": 2_500, "test": 25_000}
 DEFAULT_TOKENS_PER_ROW = 230.0  # IMDB-like; a prepared dataset's stats.json replaces it
 CALIBRATION_FILE = Path(".textclf/throughput.json")
+EVAL_ROWS, EVAL_TOKENS = 256, 16_384  # evaluation batch limits (training/loop.py EVAL_MAX_*)
+
+
+@dataclass(frozen=True)
+class MachineSpeed:
+    """What a replica's time is made of on this machine (see the module docstring)."""
+
+    rate: float  # multiply-adds per second
+    step_seconds: float  # fixed cost of one optimizer step
+    timestep_seconds: Mapping[str, Mapping[str, float]]  # cell -> {"train", "eval"}: s per recurrent step
+    source: str  # where the rate came from, for the plan's last line
 
 
 @dataclass(frozen=True)
@@ -81,25 +99,43 @@ def replica_work(variant: Variant, size: DataSize) -> float:
     return training.epochs * (train_rows * tokens * per_token + eval_rows * tokens * per_token / 3.0)
 
 
-def replica_steps(variant: Variant, size: DataSize) -> float:
-    """Optimizer steps plus evaluation batches: each costs a fixed overhead besides its work."""
+def _lengths(variant: Variant, size: DataSize) -> float:
+    """Positions per batch a replica's recurrence runs over: max_len with fixed padding, else
+    about the mean row length (batches are length-bucketed), capped by max_len."""
+    training = variant.training
+    return float(training.max_len) if training.padding == "fixed" else min(size.tokens_per_row, training.max_len)
+
+
+def replica_steps(variant: Variant, size: DataSize) -> tuple[float, float]:
+    """(optimizer steps, evaluation batches) over all epochs."""
     training = variant.training
     train_rows, eval_rows = _rows_used(variant, size)
-    return training.epochs * (math.ceil(train_rows / training.batch_size) + math.ceil(eval_rows / 256))
+    eval_batches = math.ceil(max(eval_rows / EVAL_ROWS, eval_rows * _lengths(variant, size) / EVAL_TOKENS))
+    return (training.epochs * math.ceil(train_rows / training.batch_size), training.epochs * eval_batches)
 
 
-def replica_seconds(variant: Variant, size: DataSize, rate: float, step_seconds: float = 0.0) -> float:
-    """Work at the machine's rate plus a per-step overhead (Python, optimizer, tiny kernels),
-    which dominates small models."""
+def recurrent_depth(model: RNNConfig) -> int:
+    """Recurrences run one after the other per batch: layers × directions."""
+    return model.layers * (2 if model.bidirectional else 1)
+
+
+def replica_seconds(variant: Variant, size: DataSize, speed: MachineSpeed) -> float:
+    """Work at the machine's rate, plus the fixed cost of every step and of every recurrent
+    time step (which dominates small models and small batches)."""
     if not isinstance(variant.model, RNNConfig):
         return TFIDF_SECONDS
-    return replica_work(variant, size) / rate + replica_steps(variant, size) * step_seconds
+    steps, eval_batches = replica_steps(variant, size)
+    per_timestep = speed.timestep_seconds.get(variant.model.cell, {"train": 0.0, "eval": 0.0})
+    timesteps = _lengths(variant, size) * recurrent_depth(variant.model)
+    return (replica_work(variant, size) / speed.rate + (steps + eval_batches) * speed.step_seconds
+            + timesteps * (steps * per_timestep["train"] + eval_batches * per_timestep["eval"]))
 
 
-def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
+def measured_rate(runs: Iterable[tuple[Variant, Path]], fixed: MachineSpeed | None = None) -> float | None:
     """Median work/second of earlier runs on this machine's CPU (metrics.json: n_train,
-    seconds_per_epoch, epochs_run); results computed elsewhere (a lent GPU, another CPU) say
-    nothing about this machine's rate."""
+    seconds_per_epoch, epochs_run, tokens_per_second), after the fixed costs of `fixed`
+    (steps, recurrent time steps) are taken off each run's training time; results computed
+    elsewhere (a lent GPU, another CPU) say nothing about this machine's rate."""
     rates = []
     here = cpu_model()
     for variant, results in runs:
@@ -110,12 +146,22 @@ def measured_rate(runs: Iterable[tuple[Variant, Path]]) -> float | None:
             metrics = json.loads(path.read_text(encoding="utf-8"))
             if metrics.get("device", "cpu") != "cpu" or metrics.get("hardware", here) != here:
                 continue
-            seconds = float(metrics["seconds_per_epoch"]) * int(metrics["epochs_run"])
+            epochs = int(metrics["epochs_run"])
+            seconds = float(metrics["seconds_per_epoch"]) * epochs
             tokens = float(metrics["tokens_per_second"]) * seconds  # training tokens actually seen
+            n_train = int(metrics.get("n_train") or 0)
         except (KeyError, TypeError, ValueError):
             continue
-        if seconds > 0 and tokens > 0:
-            rates.append(tokens * work_per_token(variant.model) / seconds)
+        if seconds <= 0 or tokens <= 0:
+            continue
+        if fixed is not None and n_train > 0:
+            steps = epochs * math.ceil(n_train / variant.training.batch_size)
+            length = (variant.training.max_len if variant.training.padding == "fixed"
+                      else tokens / (epochs * n_train))
+            per_timestep = fixed.timestep_seconds.get(variant.model.cell, {}).get("train", 0.0)
+            overhead = steps * (fixed.step_seconds + length * recurrent_depth(variant.model) * per_timestep)
+            seconds = max(seconds - overhead, 0.2 * seconds)  # the model is rough: never below a fifth
+        rates.append(tokens * work_per_token(variant.model) / seconds)
     return statistics.median(rates) if rates else None
 
 
@@ -136,6 +182,51 @@ def step_overhead(seconds: float = 0.5) -> float:
         optim.step()
         steps += 1
     return (time.perf_counter() - start) / steps
+
+
+def timestep_costs(seconds: float = 0.05, width: int = 64) -> dict[str, dict[str, float]]:
+    """Per cell: seconds per recurrent time step of a one-row batch (training: forward +
+    backward + update; evaluation: forward), from the difference between 16- and 128-step runs
+    of a small one-thread encoder (input and hidden `width`) built by the classifier's own code.
+    At batch size 1 a step's work is mostly this latency, so the estimate is about right there
+    and a little high for large models at large batches."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return {cell: {kind: _timestep_cost(cell, kind == "train", seconds, width) for kind in ("train", "eval")}
+            for cell in GATES}
+
+
+def _timestep_cost(cell: str, train: bool, seconds: float, width: int) -> float:
+    import torch
+
+    from textclf.models.classifier import _make_encoder
+
+    encoder, head = _make_encoder(cell, width, width, 1, False, 0.0), torch.nn.Linear(width, 2)
+    optim = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-3)
+    y = torch.zeros(1, dtype=torch.long)
+
+    def call(x: torch.Tensor) -> None:
+        with torch.inference_mode(mode=not train):
+            args = (x, torch.tensor([x.shape[1]])) if cell == "gru_scratch" else (x,)
+            out, _ = encoder(*args)
+            if train:
+                optim.zero_grad()
+                torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
+                optim.step()
+
+    def seconds_per_call(x: torch.Tensor) -> float:
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or calls < 3:
+            call(x)
+            calls += 1
+        return (time.perf_counter() - start) / calls
+
+    short, long = torch.randn(1, 16, width), torch.randn(1, 128, width)
+    call(short), call(long)  # first calls: allocations, kernel selection
+    slopes = [(seconds_per_call(long) - seconds_per_call(short)) / (128 - 16) for _ in range(3)]
+    return max(statistics.median(slopes), 0.0)
 
 
 def calibrate(seconds: float = 2.0) -> float:
@@ -160,27 +251,28 @@ def calibrate(seconds: float = 2.0) -> float:
     return steps * batch * length * 3.0 * 4 * hidden * (emb + hidden) / elapsed
 
 
-def machine_rate(runs: Iterable[tuple[Variant, Path]], cache: Path = CALIBRATION_FILE) -> tuple[float, str]:
-    """(work/second, where it came from): earlier runs, else a cached or fresh calibration."""
-    rate = measured_rate(runs)
-    if rate:
-        return rate, "measured on earlier runs here"
+def machine_speed(runs: Iterable[tuple[Variant, Path]] = (), cache: Path = CALIBRATION_FILE) -> MachineSpeed:
+    """This machine's speed: the calibration's fixed costs, and the rate of earlier runs here
+    (else the calibration's)."""
     saved = _calibration(cache)
-    return float(saved["rate"]), saved["source"]
+    fixed = MachineSpeed(rate=float(saved["rate"]), step_seconds=float(saved["step_seconds"]),
+                         timestep_seconds=saved["timestep_seconds"], source=saved["source"])
+    rate = measured_rate(runs, fixed)
+    if rate:
+        return MachineSpeed(rate, fixed.step_seconds, fixed.timestep_seconds, "measured on earlier runs here")
+    return fixed
 
 
-def machine_step_seconds(cache: Path = CALIBRATION_FILE) -> float:
-    """The per-step overhead of this machine (calibrated once, cached with the rate)."""
-    return float(_calibration(cache)["step_seconds"])
+CALIBRATION_KEYS = ("rate", "step_seconds", "timestep_seconds")
 
 
 def _calibration(cache: Path) -> dict[str, Any]:
     if cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
-        if saved.get("host") == os.uname().nodename and "step_seconds" in saved:
+        if saved.get("host") == os.uname().nodename and all(k in saved for k in CALIBRATION_KEYS):
             return {**saved, "source": "calibration run (cached)"}
-    saved = {"rate": calibrate(), "step_seconds": step_overhead(), "host": os.uname().nodename,
-             "when": time.strftime("%Y-%m-%d %H:%M")}
+    saved = {"rate": calibrate(), "step_seconds": step_overhead(), "timestep_seconds": timestep_costs(),
+             "host": os.uname().nodename, "when": time.strftime("%Y-%m-%d %H:%M")}
     atomic.write_json(cache, saved)
     return {**saved, "source": "calibration run"}
 
@@ -202,13 +294,29 @@ def plan_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def earlier_runs(root: Path = Path(".")) -> Iterable[tuple[Variant, Path]]:
+    """Every trained replica of this workspace, whichever study or setting is selected now:
+    (its variant, read back from its job file; its results folder)."""
+    from textclf.plan import JOBS_DIR
+    from textclf.settings import variant_from_dict
+
+    for job in sorted((root / JOBS_DIR / "train").rglob("seed*.json")):
+        try:
+            settings = json.loads(job.read_text(encoding="utf-8"))
+            results = root / settings["out"]
+            if (results / "metrics.json").is_file():
+                yield variant_from_dict(settings["variant"], str(job)), results
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a job file from an older version: it says nothing reliable here
+
+
 def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, Any]], float, str]:
     """Per study of a plan (its selected mode): replicas, cached, to train, estimated CPU seconds."""
     from textclf.plan import prepared_dir, results_dir
 
     runs = [(v, root / results_dir(v)) for v in plan.variants]
-    rate, source = machine_rate(runs, root / CALIBRATION_FILE)
-    step_seconds = machine_step_seconds(root / CALIBRATION_FILE)
+    speed = machine_speed([*earlier_runs(root)] or runs, root / CALIBRATION_FILE)
+    source = speed.source
     sizes: dict[str, DataSize] = {}
     rows: dict[str, dict[str, Any]] = {}
     for variant, results in runs:
@@ -224,10 +332,10 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             row["cached"] += 1
         else:
             row["to_train"] += 1
-            seconds = replica_seconds(variant, sizes[variant.dataset], rate, step_seconds)
+            seconds = replica_seconds(variant, sizes[variant.dataset], speed)
             row["seconds"] += seconds
             row["runs"][str(results_dir(variant))] = seconds
-    return list(rows.values()), rate, source
+    return list(rows.values()), speed.rate, source
 
 
 ESTIMATES_DIR = Path(".textclf/estimates")
