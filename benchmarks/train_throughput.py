@@ -234,7 +234,7 @@ def pipeline_run(model_cfg, training, data: Data, device, *, budget: float | Non
     optim = build_optimization(model, typed_training)
     precision = make_precision(device, training.get("amp", False))
     batches = epoch_batches(data.split, training["batch_size"], seed=training["seed"], epoch=1, padding="bucket")
-    kw = {"max_len": training["max_len"], "fixed": False, "device": device, "precision": precision,
+    kw = {"max_len": training["max_len"], "padding": "bucket", "device": device, "precision": precision,
           "clip_grad_norm": training.get("clip_grad_norm")}
     train_epoch(model, data.split, batches[:1], optim, desc="warm-up", **kw)
     seconds = tokens = 0.0

@@ -122,6 +122,20 @@ def test_matrix_rows_order_and_zero_oov():
     np.testing.assert_array_equal(matrix, expected)  # "Hello" found as "hello"
 
 
+@pytest.mark.parametrize(("special_rows", "zero_rows"), [("pad_zero", [0]), ("oov_init", []), ("zeros", [0, 1])])
+def test_special_rows_follow_the_reference(special_rows, zero_rows):
+    """seed 000 drew <PAD>/<UNK> like every unfound word (000:2019-2023); seed 004's torchtext
+    zeroed both (004:11); by default only <pad> is zero."""
+    drawn, _ = build_matrix(ITOS, tiny_vectors(), cfg(oov_init="normal", seed=3, special_rows="oov_init"))
+    matrix, coverage = build_matrix(ITOS, tiny_vectors(), cfg(oov_init="normal", seed=3, special_rows=special_rows))
+    assert coverage["special_rows"] == special_rows
+    for row in (0, 1):
+        expected = np.zeros(3, np.float32) if row in zero_rows else drawn[row]
+        np.testing.assert_array_equal(matrix[row], expected)
+    assert np.abs(drawn[:2]).min() > 0  # drawn from N(0, 0.01), not zero
+    np.testing.assert_array_equal(matrix[2:], drawn[2:])  # words are untouched
+
+
 def test_matrix_normal_oov_is_seeded():
     first, _ = build_matrix(ITOS, tiny_vectors(), cfg(oov_init="normal", seed=3))
     again, _ = build_matrix(ITOS, tiny_vectors(), cfg(oov_init="normal", seed=3))
@@ -246,7 +260,7 @@ def test_cli_word2vec_and_errors(tmp_path):
 def test_embedding_config_defaults():
     params = {"embeddings": {"w": {"type": "word2vec", "dim": 5}}}
     assert embedding_config(params, "w") == {"type": "word2vec", "dim": 5, "name": "w", "oov_init": "normal",
-                                             "seed": 0, "window": 5, "min_count": 1, "epochs": 5, "workers": 1}
+                                             "seed": 0, "special_rows": "pad_zero", "window": 5, "min_count": 1, "epochs": 5, "workers": 1}
     with pytest.raises(ParamsError, match=r"allowed: \['w'\]"):
         embedding_config(params, "x")
 

@@ -23,6 +23,7 @@ from test_training import (
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from textclf.errors import DataError
 from textclf.models import build_model, reference_init
 from textclf.settings import model_config
 from textclf.text.tokenize import make_tokenizer, stop_words
@@ -100,7 +101,7 @@ def test_double_softmax_trains_on_that_loss_and_reports_the_model_probabilities(
     torch.manual_seed(0)
     model = build_model(typed_variant.model, vocab_size=data.vocab_size, num_classes=2)
     precision = make_precision(torch.device("cpu"), False)
-    kw = {"max_len": 12, "fixed": True, "device": torch.device("cpu"), "precision": precision}
+    kw = {"max_len": 12, "padding": "fixed", "device": torch.device("cpu"), "precision": precision}
     probs = predict_proba(model, data.test, batch_size=32, **kw)
     model.eval()
     from textclf.training.batching import collate
@@ -175,6 +176,81 @@ def test_pool_padding_pools_every_position_of_an_unpacked_run(pooling, bidirecti
         if pooling == "mean":
             assert not torch.allclose(model.features(padded, lengths), expected)
         assert torch.allclose(masked.features(padded, lengths), masked.features(ids, lengths), atol=1e-6)
+
+
+def test_batch_padding_trains_and_evaluates_like_a_dataloader_with_pad_sequence(data_dirs):
+    """`padding: batch` (seeds 001, 002): shuffled training batches and test batches in dataset
+    order, each padded to its own longest row; with pool_padding a row's output depends on its
+    batch, so predictions equal the reference's DataLoader loop, not a length-sorted one."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    from textclf.training.batching import epoch_batches, predict_batches
+
+    test = load_run_data(typed(make_variant()), prepared_dir=data_dirs[0], encoded_dir=data_dirs[1],
+                         vocab_file=data_dirs[1] / "vocab.json").test
+    batches = epoch_batches(test, 16, seed=3, epoch=1, padding="batch")
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(test)))  # every row once
+    assert np.concatenate(batches).tolist() == np.random.default_rng([3, 1]).permutation(len(test)).tolist()
+    in_order = predict_batches(test.lengths, "batch", 16, 20)
+    assert [b.tolist() for b in in_order] == [list(range(i, min(i + 16, len(test)))) for i in range(0, len(test), 16)]
+
+    model = make(cell="gru", pooling="mean", pool_padding=True, embedding={"padding_idx": False})
+    kw = {"batch_size": 16, "max_len": 20, "device": torch.device("cpu"),
+          "precision": make_precision(torch.device("cpu"), False)}
+    probs = predict_proba(model, test, padding="batch", **kw)
+    expected = []
+    with torch.no_grad():  # for ids, labels in DataLoader(test, batch_size=16, collate_fn=pad_sequence)
+        for start in range(0, len(test), 16):
+            rows = [torch.from_numpy(test.values[test.offsets[i]:test.offsets[i + 1]].astype(np.int64))
+                    for i in range(start, min(start + 16, len(test)))]
+            ids = pad_sequence(rows, batch_first=True)
+            expected.append(torch.softmax(model(ids, torch.tensor([len(r) for r in rows])), dim=1))
+    np.testing.assert_allclose(probs, torch.cat(expected).numpy(), atol=1e-6)
+    bucketed = predict_proba(model, test, padding="bucket", **kw)
+    assert not np.allclose(probs, bucketed, atol=1e-4)  # one sorted batch, other padding, other means
+
+
+# ------------------------------------------------------------- skip_missing (003)
+
+
+def test_coverage_lists_the_words_without_a_vector():
+    from gensim.models import KeyedVectors
+
+    from textclf.embeddings import build_matrix
+
+    kv = KeyedVectors(2)
+    kv.add_vectors(["good", "film"], np.ones((2, 2), np.float32))
+    itos = ["<pad>", "<unk>", "good", "dreadful", "Film", "meh"]
+    _, coverage = build_matrix(itos, kv, {"type": "glove", "archive": "a.zip", "member": "m.txt", "dim": 2,
+                                          "oov_init": "zeros", "seed": 0})
+    assert coverage["missing_rows"] == [3, 5]  # specials are never listed; "Film" found as "film"
+
+
+def test_skip_missing_drops_those_words_as_seed_003s_dataset_did(data_dirs, tmp_path):
+    """003:179-184 builds each review from `[vectors[w] for w in words if w in vectors]`: with
+    skip_missing the model reads exactly the in-vocabulary-of-the-vectors words, in order."""
+    from textclf.training.trainer import missing_word_ids
+
+    variant = typed(make_variant())
+    data = load_run_data(variant, prepared_dir=data_dirs[0], encoded_dir=data_dirs[1],
+                         vocab_file=data_dirs[1] / "vocab.json")
+    missing = np.arange(2, 20)  # ids 20..29 have vectors, SIGNAL among them
+    skipped = load_run_data(variant, prepared_dir=data_dirs[0], encoded_dir=data_dirs[1],
+                            vocab_file=data_dirs[1] / "vocab.json", skip_ids=missing)
+    for name in ("train", "test"):
+        full, kept = data.split(name), skipped.split(name)
+        emptied = 0
+        for i in range(len(full)):
+            words = full.values[full.offsets[i] : full.offsets[i + 1]].tolist()
+            expected = [w for w in words if w not in set(missing.tolist())]
+            emptied += not expected
+            assert kept.values[kept.offsets[i] : kept.offsets[i + 1]].tolist() == (expected or [1])  # <unk>
+        assert kept.empty_rows == emptied and kept.row_ids.tolist() == full.row_ids.tolist()
+    (tmp_path / "E.coverage.json").write_text('{"missing_rows": [2, 5]}')
+    assert missing_word_ids(tmp_path / "E.npy").tolist() == [2, 5]
+    (tmp_path / "E.coverage.json").write_text('{"found": 3}')  # written before the switch existed
+    with pytest.raises(DataError, match="E.coverage.json: cannot read the list of words without a vector"):
+        missing_word_ids(tmp_path / "E.npy")
 
 
 # ------------------------------------------------------------- heads (002, 003) and dropout placement

@@ -26,7 +26,7 @@ def test_train_job_is_keyed_on_the_resolved_variant():
     job = _plan().job("train", {"mode": "full", "dataset": "imdb", "study": "s", "variant": "glove", "seed": "1"})
     assert job.job_file == "jobs/train/full/imdb/s/glove/seed1.json"
     assert job.settings["variant"]["model"]["embedding"] == {"source": "glove50", "dim": 50, "freeze": False,
-                                                             "padding_idx": True}
+                                                             "padding_idx": True, "skip_missing": False}
     assert job.settings["inputs"]["embedding"] == "data/embeddings/imdb/basic_min10/glove50.npy"
     assert "data/encoded/imdb/basic_min10" in job.deps
     assert job.outs[0] == "results/full/imdb/s/glove/seed1/metrics.json"

@@ -584,7 +584,7 @@ def test_eval_batches_respect_the_token_budget_and_cover_every_row_once():
 
 
 def test_predict_proba_does_not_depend_on_how_rows_are_batched(data_dirs, monkeypatch):
-    from textclf.training import loop
+    from textclf.training import batching, loop
     from textclf.training.device import make_precision
 
     split = load_encoded(data_dirs[1] / "test.parquet")
@@ -592,11 +592,11 @@ def test_predict_proba_does_not_depend_on_how_rows_are_batched(data_dirs, monkey
     variant["model"].update(cell="lstm", bidirectional=True, layers=2)
     torch.manual_seed(0)
     model = build_model(typed(variant).model, vocab_size=VOCAB, num_classes=2)
-    kw = {"batch_size": 1, "max_len": 12, "fixed": False, "device": torch.device("cpu"),
+    kw = {"batch_size": 1, "max_len": 12, "padding": "bucket", "device": torch.device("cpu"),
           "precision": make_precision(torch.device("cpu"), False)}
     big = loop.predict_proba(model, split, **kw)
-    monkeypatch.setattr(loop, "EVAL_MAX_ROWS", 1)
-    monkeypatch.setattr(loop, "EVAL_MAX_TOKENS", 1)
+    monkeypatch.setattr(batching, "EVAL_MAX_ROWS", 1)
+    monkeypatch.setattr(batching, "EVAL_MAX_TOKENS", 1)
     one_by_one = loop.predict_proba(model, split, **kw)
     np.testing.assert_allclose(big, one_by_one, atol=1e-6)
 

@@ -36,7 +36,7 @@ TFIDF_SECONDS = 60.0  # a TF-IDF + logistic regression fit on ~25k documents, or
 DEFAULT_ROWS = {"train": 22_500, "val": 2_500, "test": 25_000}
 DEFAULT_TOKENS_PER_ROW = 230.0  # IMDB-like; a prepared dataset's stats.json replaces it
 CALIBRATION_FILE = Path(".textclf/throughput.json")
-EVAL_ROWS, EVAL_TOKENS = 256, 16_384  # evaluation batch limits (training/loop.py EVAL_MAX_*)
+EVAL_ROWS, EVAL_TOKENS = 256, 16_384  # evaluation batch limits (training/batching.py EVAL_MAX_*)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,11 @@ class MachineSpeed:
 class DataSize:
     rows: Mapping[str, int]
     tokens_per_row: float  # mean whitespace tokens per training row (before max_len)
+    long_row: float | None = None  # p99 of the training rows' lengths: a shuffled batch's longest row
+
+    def batch_width(self) -> float:
+        """About the longest row of a shuffled batch (`padding: batch` pads every row to it)."""
+        return self.long_row or 3.0 * self.tokens_per_row
 
     @classmethod
     def from_stats(cls, path: Path) -> DataSize | None:
@@ -61,7 +66,8 @@ class DataSize:
         stats = json.loads(path.read_text(encoding="utf-8"))
         q = stats.get("token_length_quantiles", {}).get("train", {})
         typical = q.get("mean") or (1.15 * q["p50"] if "p50" in q else None)  # lengths are right-skewed
-        return cls(rows=stats.get("rows", DEFAULT_ROWS), tokens_per_row=float(typical or DEFAULT_TOKENS_PER_ROW))
+        return cls(rows=stats.get("rows", DEFAULT_ROWS), tokens_per_row=float(typical or DEFAULT_TOKENS_PER_ROW),
+                   long_row=float(q["p99"]) if "p99" in q else None)
 
 
 def _rows_used(variant: Variant, size: DataSize) -> tuple[int, int]:
@@ -92,18 +98,20 @@ def replica_work(variant: Variant, size: DataSize) -> float:
         return 0.0
     training = variant.training
     train_rows, eval_rows = _rows_used(variant, size)
-    tokens = min(size.tokens_per_row, training.max_len)
-    if training.padding == "fixed":
-        tokens = training.max_len
+    tokens = _lengths(variant, size)
     per_token = work_per_token(variant.model)
     return training.epochs * (train_rows * tokens * per_token + eval_rows * tokens * per_token / 3.0)
 
 
 def _lengths(variant: Variant, size: DataSize) -> float:
-    """Positions per batch a replica's recurrence runs over: max_len with fixed padding, else
-    about the mean row length (batches are length-bucketed), capped by max_len."""
+    """Positions per row a replica's recurrence runs over: max_len with fixed padding, a
+    shuffled batch's longest row with `batch` padding, else about the mean row length (batches
+    are length-bucketed); capped by max_len."""
     training = variant.training
-    return float(training.max_len) if training.padding == "fixed" else min(size.tokens_per_row, training.max_len)
+    if training.padding == "fixed":
+        return float(training.max_len)
+    typical = size.batch_width() if training.padding == "batch" else size.tokens_per_row
+    return min(typical, training.max_len)
 
 
 def replica_steps(variant: Variant, size: DataSize) -> tuple[float, float]:

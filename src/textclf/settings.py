@@ -27,6 +27,7 @@ class EmbeddingConfig:
     dim: int  # for a pre-trained source: the source's dimension (set by the plan)
     freeze: bool
     padding_idx: bool
+    skip_missing: bool = False  # drop words the pre-trained vectors lack from the input (seed 003)
 
 
 @dataclass(frozen=True)

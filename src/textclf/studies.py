@@ -306,6 +306,10 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
         raise ParamsError(f"{vid}: training.train_split 'train+val' but vocab {variant.vocab!r} counts the "
                           "train split only (source 'train'); use a vocab with source 'train+val' (or "
                           "'train+test', the reference's leakage)")
+    if model.embedding.skip_missing and model.embedding.source == "random":
+        raise ParamsError(f"{vid}: model.embedding.skip_missing drops the words without a pre-trained vector, "
+                          "but model.embedding.source is 'random' (no vectors); set a pre-trained source or "
+                          "skip_missing: false")
     if model.pooling == "padded_last" and training.padding != "fixed":
         raise ParamsError(f"{vid}: model.pooling 'padded_last' reproduces the reference flaw only with "
                           "training.padding 'fixed' (every row padded to max_len); set it")

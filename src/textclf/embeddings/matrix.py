@@ -3,7 +3,10 @@
 Rows not found (and `<unk>`) get the `oov_init` of the embedding's params: zeros, or N(0, 0.01)
 (standard deviation 0.01) from a numpy Generator seeded by `seed`. The whole [V, dim] block is
 drawn before the found rows are copied in, so a word's random row does not depend on which
-other words were found. Row 0 (`<pad>`) is always zero.
+other words were found. The specials follow `special_rows`: `pad_zero` (default) zeroes row 0
+(`<pad>`); `oov_init` leaves every special with its oov_init draw (seed 000 drew `<PAD>` and
+`<UNK>` from N(0, 0.01)); `zeros` zeroes every special (seed 004: torchtext zeroes `<pad>`
+and `<unk>`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from gensim.models import KeyedVectors
 from textclf.errors import DataError
 from textclf.text.vocab import PAD_INDEX
 
-OOV_DEFAULTS: dict[str, Any] = {"oov_init": "normal", "seed": 0}
+OOV_DEFAULTS: dict[str, Any] = {"oov_init": "normal", "seed": 0, "special_rows": "pad_zero"}
 OOV_STD = 0.01
 
 
@@ -72,8 +75,12 @@ def build_matrix(
     found = source_rows >= 0
     matrix = oov_rows(len(itos), dim, cfg)
     matrix[found] = vectors.vectors[source_rows[found]]
-    matrix[PAD_INDEX] = 0.0
     is_special = np.fromiter((tok in skip for tok in itos), dtype=bool, count=len(itos))
+    special_rows = cfg.get("special_rows", OOV_DEFAULTS["special_rows"])
+    if special_rows == "zeros":
+        matrix[is_special] = 0.0
+    elif special_rows == "pad_zero":
+        matrix[PAD_INDEX] = 0.0
     return matrix, coverage(found, is_special, counts, cfg)
 
 
@@ -95,4 +102,7 @@ def coverage(found: np.ndarray, is_special: np.ndarray, counts: Any, cfg: Mappin
         "vocab_size": len(found),
         "train_tokens": total,
         "oov_init": cfg["oov_init"],
+        "special_rows": cfg.get("special_rows", OOV_DEFAULTS["special_rows"]),
+        # vocab ids without a vector: what `model.embedding.skip_missing` drops from the input
+        "missing_rows": np.flatnonzero(~found & ~is_special).tolist(),
     }

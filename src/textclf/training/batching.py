@@ -20,6 +20,14 @@ from textclf.text.vocab import UNK_INDEX
 
 BUCKET_CHUNK_BATCHES = 50
 """A shuffled chunk of this many batches is sorted by length before it is cut into batches."""
+PADDINGS = ("bucket", "fixed", "batch")
+"""`training.padding`: length-bucketed batches padded to their longest row; shuffled batches
+padded to max_len (seed 000); shuffled batches padded to their longest row (seeds 001, 002)."""
+EVAL_MAX_ROWS = 256
+EVAL_MAX_TOKENS = 16_384
+"""Evaluation batches: at most this many rows and padded positions (rows x longest row). On
+the 2-core CPU, 64-256 rows ran as fast as any size and 512-1024 rows were 10-40% slower
+(cache), so bigger is not better here; sorting by length keeps the padding near zero."""
 
 
 @dataclass
@@ -49,6 +57,20 @@ class EncodedSplit:
         gather = _ragged_positions(starts, lengths)
         return EncodedSplit(self.row_ids[index], self.labels[index], self.values[gather], offsets,
                             self.empty_rows, self.vocab_sha256)
+
+    def without_tokens(self, ids: np.ndarray) -> EncodedSplit:
+        """The split with every occurrence of these token ids removed, as seed 003 skipped words
+        missing from its vectors; a row left with no token gets a single <unk> (counted)."""
+        drop = np.zeros(max(int(self.values.max(initial=0)), int(np.max(ids, initial=0))) + 1, dtype=bool)
+        drop[np.asarray(ids, dtype=np.int64)] = True
+        keep = ~drop[self.values]
+        lengths = np.bincount(np.repeat(np.arange(len(self)), self.lengths)[keep], minlength=len(self))
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        split = _fill_empty_rows(EncodedSplit(self.row_ids, self.labels, self.values[keep], offsets,
+                                              vocab_sha256=self.vocab_sha256))
+        split.empty_rows += self.empty_rows
+        return split
 
 
 def _ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -118,7 +140,8 @@ def bucket_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) 
 
 
 def shuffled_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """Plain shuffled batches (no bucketing): what `padding: fixed` uses, like the reference."""
+    """Plain shuffled batches (no bucketing), like the references' DataLoaders: what `padding:
+    fixed` and `padding: batch` use."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
@@ -177,6 +200,20 @@ def epoch_batches(
     split: EncodedSplit, batch_size: int, *, seed: int, epoch: int, padding: str
 ) -> list[np.ndarray]:
     """The training batches for one epoch under the variant's padding policy."""
-    if padding == "fixed":
+    if padding in ("fixed", "batch"):
         return shuffled_batches(len(split), batch_size, seed, epoch)
     return bucket_batches(split.lengths, batch_size, seed, epoch)
+
+
+def predict_batches(lengths: np.ndarray, padding: str, batch_size: int, max_len: int) -> list[np.ndarray]:
+    """The evaluation batches under the variant's padding policy.
+
+    `batch`: dataset order, training-size batches, each padded to its longest row (a reference's
+    test DataLoader): with `pool_padding` a row's pooled output depends on the rows it shares a
+    batch with, so evaluation must group rows as the reference did. Otherwise rows sorted by
+    length (no pooled output depends on its neighbours there), in batches of at least
+    EVAL_MAX_ROWS rows and EVAL_MAX_TOKENS padded positions."""
+    if padding == "batch":
+        return [np.arange(i, min(i + batch_size, len(lengths))) for i in range(0, len(lengths), batch_size)]
+    widths = np.full(len(lengths), max_len) if padding == "fixed" else np.minimum(lengths, max_len)
+    return eval_batches(widths, max(EVAL_MAX_ROWS, batch_size), max(EVAL_MAX_TOKENS, batch_size * max_len))

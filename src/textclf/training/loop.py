@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from textclf.training.batching import EncodedSplit, collate, eval_batches
+from textclf.training.batching import EncodedSplit, collate, predict_batches
 from textclf.training.device import Precision, to_device
 from textclf.training.optim import Optimization
 
@@ -29,11 +29,6 @@ BAR_EVERY = 20
 LOG_EVERY_SECONDS = 30.0
 """When stderr is not a terminal (the engines pipe it through tee into the job's log), tqdm is
 off: a progress line with rate and ETA is logged at most this often instead."""
-EVAL_MAX_ROWS = 256
-EVAL_MAX_TOKENS = 16_384
-"""Evaluation batches: at most this many rows and padded positions (rows x longest row). On
-the 2-core CPU, 64-256 rows ran as fast as any size and 512-1024 rows were 10-40% slower
-(cache), so bigger is not better here; sorting by length keeps the padding near zero."""
 
 
 @dataclass
@@ -84,7 +79,7 @@ def train_epoch(
     optim: Optimization,
     *,
     max_len: int,
-    fixed: bool,
+    padding: str,
     device: torch.device,
     precision: Precision,
     clip_grad_norm: float | None = None,
@@ -99,6 +94,7 @@ def train_epoch(
     start = time.perf_counter()
     bar = tqdm(batches, desc=desc, disable=None, leave=False, unit="batch")
     progress = ProgressLog(desc, len(batches), start)
+    fixed = padding == "fixed"
     for step, index in enumerate(bar, 1):
         batch = collate(split, index, max_len, fixed)
         ids, labels = move(batch.ids), move(batch.labels)
@@ -135,12 +131,12 @@ def predict_proba(
     *,
     batch_size: int,
     max_len: int,
-    fixed: bool,
+    padding: str,
     device: torch.device,
     precision: Precision,
     desc: str = "eval",
 ) -> np.ndarray:
-    """Class probabilities [N, K] in the split's row order (batches run sorted by length).
+    """Class probabilities [N, K] in the split's row order (batches: `predict_batches`).
 
     `batch_size` (the training batch size) is a floor on the rows per batch: what fits in
     training fits here."""
@@ -148,8 +144,8 @@ def predict_proba(
     move = to_device(device)
     probabilities = getattr(model, "outputs_probabilities", False)  # `model.output: softmax`
     chunks: list[tuple[np.ndarray, torch.Tensor]] = []
-    widths = np.full(len(split), max_len) if fixed else np.minimum(split.lengths, max_len)
-    batches = eval_batches(widths, max(EVAL_MAX_ROWS, batch_size), max(EVAL_MAX_TOKENS, batch_size * max_len))
+    fixed = padding == "fixed"
+    batches = predict_batches(split.lengths, padding, batch_size, max_len)
     bar = tqdm(batches, desc=desc, disable=None, leave=False, unit="batch")
     for index in bar:
         batch = collate(split, index, max_len, fixed)

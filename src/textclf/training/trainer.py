@@ -66,6 +66,19 @@ def check_inputs(variant: Variant, embedding_path: str | Path | None) -> None:
 # ---------------------------------------------------------------- data
 
 
+def missing_word_ids(embedding_path: str | Path) -> np.ndarray:
+    """Vocabulary ids the pre-trained vectors had no vector for (the embeddings stage lists them
+    in the matrix's coverage file), for `model.embedding.skip_missing`."""
+    from textclf.embeddings import coverage_path
+
+    path = coverage_path(embedding_path)
+    try:
+        return np.asarray(json.loads(path.read_text(encoding="utf-8"))["missing_rows"], dtype=np.int64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read the list of words without a vector ({exc}); rerun its embeddings "
+                        "stage") from None
+
+
 @dataclass
 class RunData:
     train: EncodedSplit
@@ -95,12 +108,16 @@ def load_run_data(
     prepared_dir: str | Path,
     encoded_dir: str | Path,
     vocab_file: str | Path,
+    skip_ids: np.ndarray | None = None,
 ) -> RunData:
-    """Encoded splits (quick-mode sampled), class names and vocabulary size, checked."""
+    """Encoded splits (quick-mode sampled, `skip_ids` removed), class names and vocabulary size,
+    checked."""
     classes = read_classes(prepared_dir)
     loaded = {}
     for name in SPLITS:
         split = load_encoded(Path(encoded_dir) / f"{name}.parquet")
+        if skip_ids is not None:
+            split = split.without_tokens(skip_ids)
         if split.empty_rows:
             log.warning("%s: %d %s rows had no tokens; each was given a single <unk>", variant.id, split.empty_rows, name)
         loaded[name] = split
@@ -226,16 +243,15 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
     vid, cfg = variant.id, variant.training
     # quick mode already capped epochs/batch/warm-up in the resolved variant (studies.apply_quick)
     epochs, patience, eval_split = cfg.epochs, cfg.early_stopping_patience, cfg.eval_split
-    fixed = cfg.padding == "fixed"
     while progress.epoch < epochs and not progress.stopped_early:
         epoch = progress.epoch + 1
         batches = epoch_batches(data.train, cfg.batch_size, seed=cfg.seed, epoch=epoch, padding=cfg.padding)
-        stats = train_epoch(model, data.train, batches, optim, max_len=cfg.max_len, fixed=fixed, device=device,
-                            precision=precision, clip_grad_norm=cfg.clip_grad_norm, desc=f"epoch {epoch}/{epochs}")
+        stats = train_epoch(model, data.train, batches, optim, max_len=cfg.max_len, padding=cfg.padding,
+                            device=device, precision=precision, clip_grad_norm=cfg.clip_grad_norm, desc=f"epoch {epoch}/{epochs}")
         held_out = data.split(eval_split)
         ev = classification_metrics(held_out.labels, predict_proba(
-            model, held_out, batch_size=cfg.batch_size, max_len=cfg.max_len, fixed=fixed, device=device,
-            precision=precision, desc=f"eval {eval_split}"))
+            model, held_out, batch_size=cfg.batch_size, max_len=cfg.max_len, padding=cfg.padding,
+            device=device, precision=precision, desc=f"eval {eval_split}"))
         row = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy, "val_loss": ev["loss"],
                "val_acc": ev["accuracy"], "seconds": stats.seconds, "tokens_per_s": stats.tokens_per_s, "lr": optim.lr}
         progress.history.append(row)
@@ -301,7 +317,9 @@ def train_variant(
     ckpt_path = out_dir / CHECKPOINT
 
     embedding = np.load(embedding_path) if embedding_path is not None else None
-    data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir, vocab_file=vocab_file)
+    skip_ids = missing_word_ids(embedding_path) if model_cfg.embedding.skip_missing else None  # type: ignore[union-attr]
+    data = load_run_data(variant, prepared_dir=prepared_dir, encoded_dir=encoded_dir, vocab_file=vocab_file,
+                         skip_ids=skip_ids)
     seed_everything(cfg.seed)
     sparse, sparse_why = sparse_embedding_choice(model_cfg, cfg, data.vocab_size, device)
     model = build_model(model_cfg, vocab_size=data.vocab_size, num_classes=len(data.classes),  # type: ignore[arg-type]
@@ -323,7 +341,7 @@ def train_variant(
     reported_epoch = selected_epoch(cfg.report_epoch, progress)
     if cfg.report_epoch != "last" and progress.best_state is not None:
         model.load_state_dict(progress.best_state)
-    eval_kw = {"batch_size": cfg.batch_size, "max_len": cfg.max_len, "fixed": cfg.padding == "fixed",
+    eval_kw = {"batch_size": cfg.batch_size, "max_len": cfg.max_len, "padding": cfg.padding,
                "device": device, "precision": precision}
     test_probs = predict_proba(model, data.test, desc="eval test", **eval_kw)
     test = classification_metrics(data.test.labels, test_probs)
