@@ -89,4 +89,8 @@ def test_snakemake_refuses_to_start_while_a_dvc_stage_runs(tmp_path):
     rwlock.write_text(_json.dumps({"read": {"data/x": [{"pid": dead, "cmd": "dvc repro"}]}, "write": {}}))
     lock = EngineLock(tmp_path)
     lock.acquire()  # a stale record of a dead process does not block
-    lock.release()
+    try:  # a second Snakemake in the same workspace is told who holds it (not "DVC is running")
+        with pytest.raises(ParamsError, match=rf"another Snakemake run \(pid {os.getpid()}\) holds this workspace"):
+            EngineLock(tmp_path).acquire()
+    finally:
+        lock.release()

@@ -100,6 +100,10 @@ def plan_summary(plan: Plan, cores: int) -> str:
             "`textclf plan` prints this without running")
 
 
+SNAKEMAKE_MARK = "snakemake"
+"""Written after the pid into .dvc/tmp/lock while Snakemake holds it, so a refusal names the holder."""
+
+
 class EngineLock:
     """Keeps DVC out of the workspace while Snakemake runs, and Snakemake out while DVC runs.
 
@@ -125,8 +129,12 @@ class EngineLock:
                               f"{self.path.parent / 'rwlock'}): wait until it finishes (or stop it), then start "
                               "Snakemake again")
         try:
-            self._lock = zc.lockfile.LockFile(str(self.path))
+            self._lock = zc.lockfile.LockFile(str(self.path), content_template="{pid} " + SNAKEMAKE_MARK)
         except zc.lockfile.LockError:
+            holder = self.path.read_text(errors="replace").split() if self.path.is_file() else []
+            if SNAKEMAKE_MARK in holder:  # Snakemake's lock has one workspace per run too
+                raise ParamsError(f"another Snakemake run (pid {holder[0]}) holds this workspace ({self.path}): "
+                                  "wait until it finishes, or run this one in another clone") from None
             raise ParamsError(f"DVC is running in this workspace ({self.path} is locked): wait until it "
                               "finishes (or stop it), then start Snakemake again") from None
 
