@@ -91,6 +91,23 @@ def test_double_softmax_loss_is_cross_entropy_over_softmax_outputs():
     assert float(seed_loss.detach()) > floor
 
 
+def test_binary_logit_is_one_logit_under_bce_with_logits():
+    """Seed 004 (004:11): `nn.Linear(H, 1)` and `BCEWithLogitsLoss`; the pipeline's cross-entropy
+    over the returned [0, z] is the same loss, and softmax gives sigmoid(z)."""
+    torch.manual_seed(0)
+    model = build_model(cfg(cell="lstm", output="binary_logit"), vocab_size=VOCAB, num_classes=2).eval()
+    assert model.head[-1].out_features == 1
+    ids, lengths = ragged(5)
+    labels = torch.tensor([0, 1, 1, 0, 1, 0])
+    with torch.no_grad():
+        z = model.head(model.features(ids, lengths)).squeeze(1)
+        out = model(ids, lengths)
+    assert torch.allclose(F.cross_entropy(out, labels), F.binary_cross_entropy_with_logits(z, labels.float()), atol=1e-6)
+    assert torch.allclose(torch.softmax(out, dim=1)[:, 1], torch.sigmoid(z), atol=1e-6)
+    with pytest.raises(DataError, match="'binary_logit' is for two classes"):
+        build_model(cfg(output="binary_logit"), vocab_size=VOCAB, num_classes=4)
+
+
 def test_double_softmax_trains_on_that_loss_and_reports_the_model_probabilities(data_dirs):
     variant = make_variant()
     variant["model"].update(output="softmax", pooling="padded_last", dropout=0.0)
@@ -414,6 +431,21 @@ def test_punctuation_regex_equals_the_seed_002_preprocessing():
     text = "Bose's new system: plays #151; songs (you like) -- worth $99.99? Été, naïve…"
     seed = text.lower().translate(str.maketrans(string.punctuation, " " * len(string.punctuation))).split()
     assert tokenize(text) == ["<bos>", *seed, "<eos>"]  # 002:215-218: [bos] + words + [eos]
+
+
+def test_punct_nltk_is_seed_002s_translate_then_word_tokenize():
+    tokenize = make_tokenizer({"name": "punct_nltk", "bos_eos": True})
+    # 002's printed example (index 921): the text before and after its preprocessing
+    text = "A Stereo with a Brain You can train Bose's new system to play songs you like. Is it worth the price?"
+    after = "a stereo with a brain you can train bose s new system to play songs you like is it worth the price"
+    assert tokenize(text) == ["<bos>", *after.split(), "<eos>"]
+    # where word_tokenize differs from a plain split of the punctuation-free text (Treebank rules)
+    assert tokenize("I cannot, we're gonna win #39;em") == [
+        "<bos>", "i", "can", "not", "we", "re", "gon", "na", "win", "39", "em", "<eos>"]
+    from nltk.tokenize import NLTKWordTokenizer  # word_tokenize's own word splitter
+
+    words = "they cannot wanna gimme more of it"
+    assert tokenize(words)[1:-1] == NLTKWordTokenizer().tokenize(words)
 
 
 def test_spacy_tokenizer_is_spacys_rule_based_english_tokenizer():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import importlib.util
 import io
@@ -157,7 +158,7 @@ def test_ag_news_reader_drops_malformed_rows_with_warnings(ag_raw: Path, caplog)
         assert f"train.csv:{line}: malformed record ({reason})" in caplog.text
     assert "dropped 4 malformed record(s)" in caplog.text
 
-    assert list(frame.columns) == ["id", "text", "label", "split"]
+    assert list(frame.columns) == ["id", "text", "label", "split", "raw_text"]
     assert frame["id"].dtype == "int64" and frame["label"].dtype == "int64"
     assert frame["id"].is_monotonic_increasing
     train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
@@ -200,11 +201,37 @@ def test_ag_news_invalid_utf8_is_counted(tmp_path: Path):
 @pytest.mark.skipif(not (SHARED_DATA / "ag_news" / "test.csv").is_file(), reason="no local data mirror")
 def test_real_ag_news_test_csv():
     path = SHARED_DATA / "ag_news" / "test.csv"
-    ids, texts, labels = agnews.read_file(path, agnews.ROLE_OFFSETS["test"], 4, Malformed("fail"))
-    assert len(ids) == 7600 and ids[1] == 10_000_001
+    ids, texts, labels, raw = agnews.read_file(path, agnews.ROLE_OFFSETS["test"], 4, Malformed("fail"))
+    assert len(ids) == 7600 and ids[1] == 10_000_001 and len(raw) == 7600
     assert Counter(labels) == dict.fromkeys(range(4), 1900)
     assert "second team of rocketeers" in texts[1] and "$10 million" in texts[1]
     assert "\\" not in texts[1] and "#36;" not in texts[1]
+    # what seeds 000 / 002 read: title + " " + description as the release stores it
+    assert "#36;10 million" in raw[1] and "\\" in raw[1]
+    with open(path, encoding="utf-8", newline="") as fh:
+        first = next(csv.reader(fh))
+    assert raw[0] == f"{first[1]} {first[2]}"
+
+
+def test_raw_text_tokenizer_reads_the_text_before_the_reader_cleaned_it(tmp_path: Path):
+    from textclf.text.encode import encode_prepared
+    from textclf.text.vocab import vocab_from_prepared
+
+    raw = tmp_path / "raw"
+    write_ag(raw, ag_rows(6), ag_rows(4) + '"2","Rally","It #39;s up #36;5\\again"\n')  # a test row
+    prepare_dataset(params_with(ag=ag_dataset()), "ag", raw, tmp_path / "out")
+    frames = pd.concat(read_split(tmp_path / "out", s) for s in ("train", "val", "test"))
+    row = frames[frames["text"].str.startswith("Rally")].iloc[0]
+    assert row["text"] == "Rally It 's up $5 again" and row["raw_text"] == "Rally It #39;s up #36;5\\again"
+    cfg = {"tokenizer": {"name": "basic_english"}, "min_freq": 1, "source": "train+test"}
+    clean = vocab_from_prepared(tmp_path / "out", cfg)
+    as_stored = vocab_from_prepared(tmp_path / "out", {**cfg, "tokenizer": {"name": "basic_english", "raw_text": True}})
+    assert "#39" in as_stored.stoi and "#39" not in clean.stoi and "$5" in clean.stoi
+    encode_prepared(tmp_path / "out", as_stored, {**cfg, "tokenizer": {"name": "basic_english", "raw_text": True}},
+                    tmp_path / "enc")
+    ids = pq.read_table(tmp_path / "enc" / "test.parquet").column("ids").to_pylist()
+    tokens = {tuple(as_stored.itos[i] for i in row) for row in ids}
+    assert any("#39" in t for t in tokens)
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"], ids=["NUL", "ESC", "DEL"])
@@ -376,7 +403,8 @@ def test_prepare_official_split_outputs_and_stats(ag_raw: Path, tmp_path: Path):
     stats = prepare_dataset(params_with(ag=ag_dataset()), "ag", ag_raw, out)
     splits = {name: read_split(out, name) for name in ("train", "val", "test")}
     schema = pq.read_schema(out / "train.parquet")
-    assert [(f.name, f.type) for f in schema] == [("id", pa.int64()), ("text", pa.string()), ("label", pa.int64())]
+    assert [(f.name, f.type) for f in schema] == [("id", pa.int64()), ("text", pa.string()), ("label", pa.int64()),
+                                                  ("raw_text", pa.string())]  # AG News keeps its raw text
     # official: test = test.csv; val = stratified 25 % of train.csv's 83 good rows.
     assert splits["test"]["id"].min() == 10_000_000 and len(splits["test"]) == 20
     assert len(splits["val"]) == 21 and len(splits["train"]) == 62

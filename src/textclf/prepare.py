@@ -41,6 +41,7 @@ log = logging.getLogger("textclf.prepare")
 
 SPLITS = ("train", "val", "test")
 SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("label", pa.int64())])
+RAW_TEXT = pa.field("raw_text", pa.string())  # the text before the reader cleaned it (AG News)
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
 
@@ -186,9 +187,10 @@ def prepare_dataset(params: Mapping[str, Any], dataset: str, raw_dir: str | Path
     except DataError as exc:
         raise DataError(f"dataset {dataset!r} (raw files {where}): {exc}") from exc
     out_dir = Path(out_dir)
+    schema = SCHEMA.append(RAW_TEXT) if "raw_text" in frame.columns else SCHEMA
     for name in SPLITS:
         write_parquet(out_dir / f"{name}.parquet",
-                      pa.Table.from_pandas(splits[name], schema=SCHEMA, preserve_index=False))
+                      pa.Table.from_pandas(splits[name], schema=schema, preserve_index=False))
     stats = split_stats(splits, ds["classes"], malformed, ds["split"])
     write_json(out_dir / "stats.json", stats)
     return stats

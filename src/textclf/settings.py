@@ -48,7 +48,7 @@ class RNNConfig:
     init: str = "torch"  # torch (PyTorch's defaults) | reference (seed 001: xavier / orthogonal / zeros)
     embedding_dropout: float | None = None  # dropout on the embedding output; None: `dropout`
     pool_padding: bool = False  # max/mean/attention over every position, padding included (seed 002)
-    output: str = "logits"  # logits | softmax (seed 000: softmax outputs fed to cross-entropy)
+    output: str = "logits"  # logits | softmax (seed 000: softmax into cross-entropy) | binary_logit (seed 004)
 
 
 @dataclass(frozen=True)

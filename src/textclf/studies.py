@@ -293,6 +293,9 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
     model = variant.model
     if not isinstance(model, RNNConfig):
         return
+    if model.output == "binary_logit" and classes != 2:
+        raise ParamsError(f"{vid}: model.output 'binary_logit' (one logit, seed 004) is for two classes; "
+                          f"{variant.dataset} has {classes}: use output 'logits'")
     if not variant.vocab:
         raise ParamsError(f"{vid}: a neural variant needs a vocabulary: set studies.{variant.study}.vocab")
     if variant.vocab not in params["vocabs"]:

@@ -106,6 +106,9 @@ class RNNClassifier(nn.Module):
         self.num_directions = 2 if model.bidirectional else 1
         self.output_features = model.hidden * self.num_directions
         self.outputs_probabilities = model.output == "softmax"
+        self.binary_logit = model.output == "binary_logit"
+        if self.binary_logit and num_classes != 2:
+            raise DataError(f"model.output 'binary_logit' is for two classes; this dataset has {num_classes}")
         self.embedding = nn.Embedding(vocab_size, emb.dim, sparse=sparse,
                                       padding_idx=0 if emb.padding_idx else None)
         embedding_dropout = model.dropout if model.embedding_dropout is None else model.embedding_dropout
@@ -113,7 +116,8 @@ class RNNClassifier(nn.Module):
         self.encoder = _make_encoder(self.cell, emb.dim, model.hidden, model.layers,
                                      model.bidirectional, model.dropout)
         self.pool = build_pooling(self.pooling, self.output_features)
-        self.head = _make_head(model.head, self.output_features, model.hidden, num_classes, model.head_dropout)
+        self.head = _make_head(model.head, self.output_features, model.hidden,
+                               1 if self.binary_logit else num_classes, model.head_dropout)
         if model.init == "reference":
             reference_init(self)
         # Bidirectional torch cells: None packs off-CPU only (cuDNN's packed kernels, unmeasured
@@ -177,6 +181,10 @@ class RNNClassifier(nn.Module):
         if self.outputs_probabilities:
             # Seed 000 (000:348): `return F.softmax(out, dim=1)`, then nn.CrossEntropyLoss on it.
             return torch.softmax(logits, dim=1)
+        if self.binary_logit:
+            # Seed 004: one logit z and BCEWithLogitsLoss(z, y). The logits [0, z] give the same
+            # loss under cross-entropy (softmax([0, z])[1] = sigmoid(z)) and the same predictions.
+            return torch.cat([torch.zeros_like(logits), logits], dim=1)
         return logits
 
 

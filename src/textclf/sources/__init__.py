@@ -85,14 +85,17 @@ class Malformed:
 
 
 def make_frame(ids: Sequence[int], texts: Sequence[str], labels: Sequence[int],
-               splits: Sequence[str]) -> pd.DataFrame:
-    """Build the reader output with the contract's dtypes, sorted by id (a deterministic order)."""
+               splits: Sequence[str], raw_texts: Sequence[str] | None = None) -> pd.DataFrame:
+    """Build the reader output with the contract's dtypes, sorted by id (a deterministic order).
+    A reader that cleans its text passes the uncleaned text as `raw_texts` (column raw_text)."""
     frame = pd.DataFrame({
         "id": pd.array(ids, dtype="int64"),
         "text": pd.array(texts, dtype="str"),
         "label": pd.array(labels, dtype="int64"),
         "split": pd.array(splits, dtype="str"),
     })
+    if raw_texts is not None:
+        frame["raw_text"] = pd.array(raw_texts, dtype="str")
     if frame["id"].duplicated().any():
         dup = frame.loc[frame["id"].duplicated(), "id"].iloc[0]
         raise DataError(f"duplicate record id {dup}: the source files overlap or are inconsistent")

@@ -5,7 +5,8 @@ The release flattened the original text: every line break became a backslash (``
 means "second team", ``\\\\`` is a paragraph break, and ``\\$`` a stray escape), and
 characters became HTML-ish entities, some without their ampersand (``#36;`` = ``$``,
 ``#39;`` = ``'``, ``&lt;``, ``&amp;``). torchtext keeps them raw; we clean them (see
-`clean_text`).
+`clean_text`) and keep the raw ``title + " " + description`` beside it (``raw_text``), which
+the references read (a tokenizer's ``raw_text: true`` reads it).
 
 Ids: the 0-based index of the record within its source file (counting malformed records
 too, so dropping one never renumbers the others), plus an offset per file so ids are unique
@@ -60,8 +61,8 @@ def clean_text(title: str, description: str) -> str:
     return " ".join(text.split())
 
 
-def parse_row(row: Sequence[str], num_classes: int) -> tuple[int, str]:
-    """(label 0..K-1, cleaned text) of one CSV record; raises _Bad for a malformed one."""
+def parse_row(row: Sequence[str], num_classes: int) -> tuple[int, str, str]:
+    """(label 0..K-1, cleaned text, raw text) of one CSV record; raises _Bad for a malformed one."""
     if len(row) != 3:
         raise _Bad("wrong_column_count", f"expected 3 columns (class,title,description), got {len(row)}")
     if any(_UNDECODABLE.search(field) for field in row):
@@ -80,7 +81,7 @@ def parse_row(row: Sequence[str], num_classes: int) -> tuple[int, str]:
     text = clean_text(title, description)
     if not text:
         raise _Bad("empty_text", "title and description are empty")
-    return label - 1, text
+    return label - 1, text, f"{title} {description}"
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -103,11 +104,12 @@ def iter_records(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def read_file(path: Path, offset: int, num_classes: int, malformed: Malformed,
-              ) -> tuple[list[int], list[str], list[int]]:
-    """ids, texts and labels of the well-formed records of one release file."""
+              ) -> tuple[list[int], list[str], list[int], list[str]]:
+    """ids, texts, labels and raw texts of the well-formed records of one release file."""
     ids: list[int] = []
     texts: list[str] = []
     labels: list[int] = []
+    raw_texts: list[str] = []
     records = tqdm(iter_records(path), desc=f"read {path.name}", unit=" rows", disable=None)
     index = -1
     before = Counter(malformed.counts)
@@ -115,13 +117,14 @@ def read_file(path: Path, offset: int, num_classes: int, malformed: Malformed,
         if index >= 10_000_000:
             raise DataError(f"{path}: more than 10,000,000 records; the id scheme assumes fewer")
         try:
-            label, text = parse_row(row, num_classes)
+            label, text, raw = parse_row(row, num_classes)
         except _Bad as bad:
             malformed.report(f"{path}:{line}", bad.reason, bad.detail)
             continue
         ids.append(offset + index)
         texts.append(text)
         labels.append(label)
+        raw_texts.append(raw)
     if index < 0:
         raise RawFileError(path, f"{path}: empty file ({path.stat().st_size:,} bytes, no CSV "
                                  f"records); expected AG News rows \"class\",\"title\",\"description\"")
@@ -129,7 +132,7 @@ def read_file(path: Path, offset: int, num_classes: int, malformed: Malformed,
         dropped = dict(sorted((malformed.counts - before).items()))
         raise RawFileError(path, f"{path}: none of its {index + 1:,} record(s) is usable (all "
                                  f"dropped as malformed: {dropped}); not an AG News CSV file")
-    return ids, texts, labels
+    return ids, texts, labels, raw_texts
 
 
 def read_ag_news(files: Mapping[str, Path], classes: Sequence[str], on_malformed: str) -> ReadResult:
@@ -138,13 +141,15 @@ def read_ag_news(files: Mapping[str, Path], classes: Sequence[str], on_malformed
     ids: list[int] = []
     texts: list[str] = []
     labels: list[int] = []
+    raw_texts: list[str] = []
     splits: list[str] = []
     for role, offset in ROLE_OFFSETS.items():
         path = Path(files[role])
-        role_ids, role_texts, role_labels = read_file(path, offset, len(classes), malformed)
+        role_ids, role_texts, role_labels, role_raw = read_file(path, offset, len(classes), malformed)
         ids += role_ids
         texts += role_texts
         labels += role_labels
+        raw_texts += role_raw
         splits += [role] * len(role_ids)
     malformed.summarize("ag_news")
-    return make_frame(ids, texts, labels, splits), malformed.counts
+    return make_frame(ids, texts, labels, splits, raw_texts), malformed.counts

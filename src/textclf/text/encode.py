@@ -94,7 +94,7 @@ def encode_prepared(prepared_dir: str | Path, vocab: Vocab, cfg: Mapping[str, An
     summary = {}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
-            data = read_split(prepared_dir, split)
+            data = read_split(prepared_dir, split, raw=spec["tokenizer"]["raw_text"])
             rows, _ = encode_split(data.texts, vocab, spec, desc=f"encode {split}")
             summary[split] = split_summary(rows)
             if summary[split]["empty"]:

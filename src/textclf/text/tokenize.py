@@ -5,7 +5,9 @@
 rules as a chain of C-level `str.replace` calls instead of twelve regex passes. `spacy` is
 spaCy's rule-based English tokenizer (`spacy.blank("en")`: no trained model, nothing to
 download), what torchtext's `Field(tokenize="spacy")` ran for seed 004 (token texts, whitespace
-tokens included).
+tokens included). `punct_nltk` is seed 002's preprocessing: every ASCII punctuation mark
+(`string.punctuation`) becomes a space, then NLTK's `word_tokenize` splits the rest (it still
+splits "cannot" into "can not", "gonna" into "gon na").
 
 Stop words: `stopwords: true` / `sklearn` is scikit-learn's English list (318 words),
 `nltk` is NLTK's English list (179 words, shipped in textclf/text/data/; seed 001).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import filterfalse
 from pathlib import Path
@@ -26,9 +29,10 @@ from tqdm import tqdm
 from textclf.errors import DataError, ParamsError
 
 SPLITS = ("train", "val", "test")
-TOKENIZERS = ("basic_english", "whitespace", "regex", "spacy")
+TOKENIZERS = ("basic_english", "whitespace", "regex", "spacy", "punct_nltk")
+_PUNCTUATION_TO_SPACE = str.maketrans(string.punctuation, " " * len(string.punctuation))
 TOKENIZER_DEFAULTS = {"pattern": None, "lowercase": True, "strip_html": False, "stopwords": False,
-                      "bos_eos": False}
+                      "bos_eos": False, "raw_text": False}
 STOP_WORD_LISTS = ("sklearn", "nltk")
 NLTK_STOPWORDS_FILE = Path(__file__).parent / "data" / "nltk_english_stopwords.txt"
 BOS, EOS = "<bos>", "<eos>"
@@ -115,6 +119,16 @@ def spacy_english(text: str) -> list[str]:
     return [tok.text for tok in _spacy_tokenizer()(text)]
 
 
+def punct_nltk(text: str) -> list[str]:
+    """Seed 002 (002:167-170, 213-217): `text.translate(punctuation -> ' ')`, then
+    `nltk.word_tokenize`. `preserve_line=True` skips NLTK's Punkt sentence splitter, whose model
+    is a download; on text without punctuation Punkt returns the whole text as one sentence,
+    so the tokens are the same."""
+    from nltk.tokenize import word_tokenize
+
+    return word_tokenize(text.translate(_PUNCTUATION_TO_SPACE), preserve_line=True)
+
+
 def resolve_tokenizer(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The tokenizer block with defaults filled in; accepts a whole vocab block too.
 
@@ -152,6 +166,8 @@ def _core(spec: Mapping[str, Any]) -> Tokenizer:
         return re.compile(spec["pattern"]).findall
     if spec["name"] == "spacy":
         return spacy_english
+    if spec["name"] == "punct_nltk":
+        return punct_nltk
     return str.split
 
 
@@ -194,8 +210,12 @@ class PreparedSplit(NamedTuple):
     texts: list[str]
 
 
-def read_split(prepared_dir: str | Path, split: str) -> PreparedSplit:
-    """One prepared split (id, text, label), checked against the prepared-file contract."""
+def read_split(prepared_dir: str | Path, split: str, *, raw: bool = False) -> PreparedSplit:
+    """One prepared split (id, text, label), checked against the prepared-file contract.
+
+    `raw`: the text as the source stored it (column raw_text, written by readers that clean
+    their text, e.g. AG News's entities); a reader that keeps its text as it is writes none,
+    and `text` is read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -220,5 +240,5 @@ def read_split(prepared_dir: str | Path, split: str) -> PreparedSplit:
     return PreparedSplit(
         ids=table["id"].to_numpy().astype(np.int64, copy=False),
         labels=table["label"].to_numpy().astype(np.int64, copy=False),
-        texts=table["text"].to_pylist(),
+        texts=table["raw_text" if raw and "raw_text" in table.column_names else "text"].to_pylist(),
     )

@@ -172,8 +172,9 @@ def build_vocab(token_lists: Iterable[list[str]] | Mapping[str, Iterable[list[st
 def vocab_from_prepared(prepared_dir: str | Path, cfg: Mapping[str, Any]) -> Vocab:
     """Vocab stage: tokenize every prepared split lazily, count, select (train or train+test)."""
     spec = resolve_vocab_config(cfg)
-    token_lists = {s: iter_tokenize(read_split(prepared_dir, s).texts, spec["tokenizer"], desc=f"tokenize {s}")
-                   for s in SPLITS}
+    raw = spec["tokenizer"]["raw_text"]
+    token_lists = {s: iter_tokenize(read_split(prepared_dir, s, raw=raw).texts, spec["tokenizer"],
+                                    desc=f"tokenize {s}") for s in SPLITS}
     return build_vocab(token_lists, spec)
 
 
