@@ -384,6 +384,36 @@ def test_lowest_train_loss_reports_that_epochs_weights(data_dirs, tmp_path):
 # ------------------------------------------------------------- train_split: train+val (000, 002, 003)
 
 
+def test_train_loss_window_keeps_the_weights_of_the_lowest_window(data_dirs, tmp_path):
+    """Seed 003 (003:441-452): every `log` batches, the mean running loss of those batches; the
+    weights are kept when it is the lowest so far; batches after an epoch's last full window
+    count for none."""
+    variant = typed(make_variant(report_epoch="lowest_train_loss", eval_split="test", train_split="train+val",
+                                 train_loss_window=5))
+    data = load_run_data(variant, prepared_dir=data_dirs[0], encoded_dir=data_dirs[1],
+                         vocab_file=data_dirs[1] / "vocab.json")
+    batches = [np.arange(i, min(i + 32, len(data.train))) for i in range(0, len(data.train), 32)]  # 23 batches
+    kw = {"max_len": 12, "padding": "bucket", "device": torch.device("cpu"),
+          "precision": make_precision(torch.device("cpu"), False)}
+    seen: dict[int, list] = {1: [], 5: []}
+    for window in (1, 5):
+        torch.manual_seed(0)
+        model = build_model(variant.model, vocab_size=data.vocab_size, num_classes=2)
+        train_epoch(model, data.train, batches, build_optimization(model, variant.training), window=window,
+                    on_window=lambda step, loss, w=window: seen[w].append((step, loss)), **kw)
+    per_step = [loss for _, loss in seen[1]]
+    assert [s for s, _ in seen[5]] == [5, 10, 15, 20]  # batches 21-23 belong to no window
+    np.testing.assert_allclose([loss for _, loss in seen[5]],
+                               [np.mean(per_step[i - 5 : i]) for i in (5, 10, 15, 20)], rtol=1e-6)
+
+    metrics = run(make_variant(epochs=3, report_epoch="lowest_train_loss", eval_split="test",
+                               train_split="train+val", train_loss_window=5, optimizer={"lr": 0.3}),
+                  data_dirs, tmp_path)
+    assert metrics["reported_step"] in (5, 10, 15, 20) and 1 <= metrics["reported_epoch"] <= 3
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert saved["epoch"] == metrics["reported_epoch"]
+
+
 def test_train_plus_val_trains_on_every_training_row(data_dirs, tmp_path):
     variant = typed(make_variant(train_split="train+val", eval_split="test", report_epoch="last"))
     data = load_run_data(variant, prepared_dir=data_dirs[0], encoded_dir=data_dirs[1],

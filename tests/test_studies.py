@@ -117,6 +117,7 @@ def test_quick_setting_caps_in_the_resolved_variant():
     ({"model": {"pooling": "padded_last"}}, "padded_last"),
     ({"training": {"eval_split": "test", "report_epoch": "best"}}, "select the model on the test set"),
     ({"model": {"embedding": {"skip_missing": True}}}, "skip_missing drops the words without a pre-trained vector"),
+    ({"training": {"train_loss_window": 800}}, "train_loss_window selects the weights of the lowest training-loss window"),
 ])
 def test_incoherent_reference_switches_are_rejected_at_plan_time(overrides, match):
     with pytest.raises(ParamsError, match=match):

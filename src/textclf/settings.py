@@ -88,6 +88,7 @@ class TrainingConfig:
     amp: bool
     sparse_embeddings: str | bool
     train_split: str = "train"  # train | train+val (the reference had no validation carve-out)
+    train_loss_window: int | None = None  # lowest_train_loss over windows of this many batches (seed 003: 800)
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,9 @@ def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
     if split["val_fraction"] == 0 and training.eval_split == "val":
         raise ParamsError(f"{vid}: datasets.{variant.dataset}.split.val_fraction is 0 (no validation split) "
                           "but training.eval_split is 'val'; set a val_fraction or eval_split 'test'")
+    if training.train_loss_window and training.report_epoch != "lowest_train_loss":
+        raise ParamsError(f"{vid}: training.train_loss_window selects the weights of the lowest training-loss "
+                          f"window; it needs report_epoch 'lowest_train_loss', not {training.report_epoch!r}")
     if training.train_split == "train+val" and training.eval_split == "val":
         raise ParamsError(f"{vid}: training.train_split 'train+val' trains on the validation rows, so "
                           "training.eval_split 'val' would evaluate on training data; use eval_split 'test' "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,13 +85,20 @@ def train_epoch(
     precision: Precision,
     clip_grad_norm: float | None = None,
     desc: str = "train",
+    window: int | None = None,
+    on_window: Callable[[int, float], None] | None = None,
 ) -> EpochStats:
-    """One pass over `batches` (row indices into `split`), updating the model."""
+    """One pass over `batches` (row indices into `split`), updating the model.
+
+    With `window`, `on_window(step, mean loss of the last `window` batches)` is called after
+    every `window`-th batch (seed 003's running-loss check); batches after the last full window
+    of the epoch belong to none, as in the seed."""
     model.train()
     move = to_device(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = tokens = 0
+    window_loss = 0.0
     start = time.perf_counter()
     bar = tqdm(batches, desc=desc, disable=None, leave=False, unit="batch")
     progress = ProgressLog(desc, len(batches), start)
@@ -109,6 +117,11 @@ def train_epoch(
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += len(index)
         tokens += batch.tokens
+        if on_window is not None and window:
+            window_loss += loss.item()
+            if step % window == 0:
+                on_window(step, window_loss / window)
+                window_loss = 0.0
         if step % BAR_EVERY == 0 or step == len(batches):
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
         if bar.disable and progress.due(step):

@@ -213,6 +213,7 @@ class Progress:
     stopped_early: bool = False
     lowest_train_loss: float = float("inf")
     lowest_loss_epoch: int = 0
+    lowest_loss_step: int | None = None  # with training.train_loss_window: the window's last batch
 
     def __post_init__(self) -> None:
         self.history = self.history or []
@@ -246,8 +247,18 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
     while progress.epoch < epochs and not progress.stopped_early:
         epoch = progress.epoch + 1
         batches = epoch_batches(data.train, cfg.batch_size, seed=cfg.seed, epoch=epoch, padding=cfg.padding)
+
+        def lowest_window(step: int, loss: float, epoch: int = epoch) -> None:
+            # Seed 003 (003:441-452): every 800 batches, keep the weights if that window's
+            # running training loss is the lowest so far.
+            if loss < progress.lowest_train_loss:
+                progress.lowest_train_loss, progress.lowest_loss_epoch, progress.lowest_loss_step = loss, epoch, step
+                progress.best_state = _cpu_state(model)
+
         stats = train_epoch(model, data.train, batches, optim, max_len=cfg.max_len, padding=cfg.padding,
-                            device=device, precision=precision, clip_grad_norm=cfg.clip_grad_norm, desc=f"epoch {epoch}/{epochs}")
+                            device=device, precision=precision, clip_grad_norm=cfg.clip_grad_norm,
+                            desc=f"epoch {epoch}/{epochs}", window=cfg.train_loss_window,
+                            on_window=lowest_window if cfg.train_loss_window else None)
         held_out = data.split(eval_split)
         ev = classification_metrics(held_out.labels, predict_proba(
             model, held_out, batch_size=cfg.batch_size, max_len=cfg.max_len, padding=cfg.padding,
@@ -262,7 +273,7 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
                 progress.best_state = _cpu_state(model)
         else:
             progress.bad_epochs += 1
-        if stats.loss < progress.lowest_train_loss:
+        if not cfg.train_loss_window and stats.loss < progress.lowest_train_loss:
             # Seed 003 kept the checkpoint with the lowest training loss (003:441-452).
             progress.lowest_train_loss, progress.lowest_loss_epoch = stats.loss, epoch
             if cfg.report_epoch == "lowest_train_loss":
@@ -285,7 +296,8 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
 
 def selected_epoch(report_epoch: str, progress: Progress) -> int:
     """The epoch whose weights are reported: best (eval-split accuracy), last, or
-    lowest_train_loss (the lowest epoch-mean training loss)."""
+    lowest_train_loss (the lowest epoch-mean training loss, or with train_loss_window the epoch
+    of the lowest window)."""
     if report_epoch == "best" and progress.best_state is not None:
         return progress.best_epoch
     if report_epoch == "lowest_train_loss" and progress.best_state is not None:
@@ -339,6 +351,15 @@ def train_variant(
          fingerprint=fingerprint, on_epoch_end=on_epoch_end)
 
     reported_epoch = selected_epoch(cfg.report_epoch, progress)
+    window_facts = {}
+    if cfg.train_loss_window:
+        window_facts = {"reported_step": progress.lowest_loss_step}
+        if progress.lowest_loss_step is None:
+            log.warning("%s: no epoch had %d batches (training.train_loss_window): reporting the last epoch",
+                        vid, cfg.train_loss_window)
+        else:
+            log.info("%s: lowest %d-batch training loss %.4f at epoch %d, batch %d: reporting those weights",
+                     vid, cfg.train_loss_window, progress.lowest_train_loss, reported_epoch, progress.lowest_loss_step)
     if cfg.report_epoch != "last" and progress.best_state is not None:
         model.load_state_dict(progress.best_state)
     eval_kw = {"batch_size": cfg.batch_size, "max_len": cfg.max_len, "padding": cfg.padding,
@@ -355,7 +376,7 @@ def train_variant(
         report_epoch=cfg.report_epoch, early_stopped=progress.stopped_early, device=str(device),
         precision=precision.name, sparse_embeddings=sparse_why, quick=variant.quick is not None,
         empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
-        vocab_size=data.vocab_size, **cpu_info, **machine_info(device),
+        vocab_size=data.vocab_size, **window_facts, **cpu_info, **machine_info(device),
     )
     _write_model(out_dir / "model.pt", model, variant, data, sparse, reported_epoch)
     write_results(out_dir, metrics=metrics, history=progress.history,
