@@ -257,7 +257,7 @@ def _fit(variant: Variant, data: RunData, model, optim, precision, device, progr
 
         stats = train_epoch(model, data.train, batches, optim, max_len=cfg.max_len, padding=cfg.padding,
                             device=device, precision=precision, clip_grad_norm=cfg.clip_grad_norm,
-                            desc=f"epoch {epoch}/{epochs}", window=cfg.train_loss_window,
+                            desc=f"{vid} epoch {epoch}/{epochs}", window=cfg.train_loss_window,
                             on_window=lowest_window if cfg.train_loss_window else None)
         held_out = data.split(eval_split)
         ev = classification_metrics(held_out.labels, predict_proba(
