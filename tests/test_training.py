@@ -546,14 +546,13 @@ def test_train_variant_flushes_denormals_and_records_the_cpu_policy(data_dirs, t
     assert metrics["torch_version"] == torch.__version__ and metrics["cuda_version"] is None
 
 
-def test_job_threads_follow_snakemake_then_all_cores():
-    import os
+def test_job_threads_follow_snakemake_then_one():
 
     from textclf.training.device import job_threads
 
     assert job_threads({"OMP_NUM_THREADS": "3"}) == (3, "OMP_NUM_THREADS")
     assert job_threads({"OMP_NUM_THREADS": "3", "TEXTCLF_THREADS": "2"}) == (2, "TEXTCLF_THREADS")
-    assert job_threads({}) == (len(os.sched_getaffinity(0)), "all cores")
+    assert job_threads({}) == (1, "default")  # as Snakemake's train rule: the same bits under DVC
     for bad in ("two", "0"):
         with pytest.raises(ParamsError, match="OMP_NUM_THREADS"):
             job_threads({"OMP_NUM_THREADS": bad})

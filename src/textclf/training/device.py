@@ -58,7 +58,10 @@ def job_threads(environ: Mapping[str, str] | None = None) -> tuple[int, str]:
 
     TEXTCLF_THREADS wins; then OMP_NUM_THREADS, which Snakemake exports as the rule's
     `threads` to every job, so N parallel jobs use N x threads cores and never oversubscribe;
-    otherwise (DVC runs one job at a time, or a plain call) every core this process may use.
+    otherwise (DVC, or a plain call) one thread, what Snakemake's train rule runs with: the
+    thread count changes the order of some CPU sums (on an AVX2 EPYC, 1 and 2 threads gave the
+    engine tests' tiny study different predictions), and a CPU result must not depend on which
+    engine ran the job. Set TEXTCLF_THREADS for more.
     """
     environ = os.environ if environ is None else environ
     for name in (THREADS_ENV, "OMP_NUM_THREADS"):
@@ -71,7 +74,7 @@ def job_threads(environ: Mapping[str, str] | None = None) -> tuple[int, str]:
             if threads < 1:
                 raise ParamsError(f"{name}={value!r}: expected at least 1 thread")
             return threads, name
-    return len(os.sched_getaffinity(0)), "all cores"
+    return 1, "default"
 
 
 def denormals_flushed() -> bool:
