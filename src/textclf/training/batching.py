@@ -20,9 +20,6 @@ from textclf.text.vocab import UNK_INDEX
 
 BUCKET_CHUNK_BATCHES = 50
 """A shuffled chunk of this many batches is sorted by length before it is cut into batches."""
-PADDINGS = ("bucket", "fixed", "batch")
-"""`training.padding`: length-bucketed batches padded to their longest row; shuffled batches
-padded to max_len (seed 000); shuffled batches padded to their longest row (seeds 001, 002)."""
 EVAL_MAX_ROWS = 256
 EVAL_MAX_TOKENS = 16_384
 """Evaluation batches: at most this many rows and padded positions (rows x longest row). On
@@ -199,7 +196,9 @@ def collate(split: EncodedSplit, index: np.ndarray, max_len: int, fixed: bool = 
 def epoch_batches(
     split: EncodedSplit, batch_size: int, *, seed: int, epoch: int, padding: str
 ) -> list[np.ndarray]:
-    """The training batches for one epoch under the variant's padding policy."""
+    """The training batches for one epoch under `training.padding`: `bucket`, length-bucketed
+    batches padded to their longest row; `fixed`, shuffled batches padded to max_len (seed 000);
+    `batch`, shuffled batches padded to their longest row (seeds 001, 002)."""
     if padding in ("fixed", "batch"):
         return shuffled_batches(len(split), batch_size, seed, epoch)
     return bucket_batches(split.lengths, batch_size, seed, epoch)
