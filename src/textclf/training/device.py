@@ -101,24 +101,31 @@ def flush_denormals() -> bool:
     return flushed
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+MMAP_THRESHOLD = 64 << 20
+"""Blocks from this size up are still mapped from the kernel (and unmapped on free)."""
 
 
 def keep_freed_memory() -> bool:
-    """glibc: serve every allocation from the heap and never give freed memory back.
+    """glibc: serve blocks under 64 MiB from the heap and keep up to 1 GiB of freed heap.
 
     By default glibc maps blocks over 32 MiB (and smaller ones until its threshold adapts)
     straight from the kernel and unmaps them on free, so every training step page-faults its
     activations in again: ~40,000 faults and ~70 ms of kernel time per LSTM step (hidden 128,
-    batch 64, 256 tokens), about half the step. Keeping them halves that step; the process
-    holds its peak memory instead (RSS +5-40% measured). True when set."""
+    batch 64, 256 tokens), about half the step. Keeping them halves that step (RSS +5-40%).
+    Blocks from 64 MiB up stay mapped: serving every block from the heap (M_MMAP_MAX=0, the
+    earlier setting) fragmented it under batches of very different widths. sweep_imdb's
+    lstm-best004 (batch 128, full reviews up to 2,789 tokens) grew to 6.5 GiB RSS in 60 steps
+    and was OOM-killed at 22.5 GiB in epoch 3 on the 24 GiB machine; with this setting the same
+    60 steps held 1.2 GiB (glibc's defaults: 0.8 GiB, about 20 % slower; benchmarks/train_memory.py). True
+    when set."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def configure_cpu() -> dict[str, Any]:
