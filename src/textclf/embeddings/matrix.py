@@ -67,6 +67,7 @@ def build_matrix(
     `counts`: train-token count per itos entry (vocab counts, or a bincount of the encoded train
     split, whose `<unk>` count then counts as not found). `specials` default to itos[:2].
     """
+    cfg = {**OOV_DEFAULTS, **cfg}  # an entry written before a default existed reads as that default
     dim = cfg["dim"]
     if vectors.vector_size != dim:
         raise DataError(f"dimension mismatch: params say dim={dim}, the vectors have {vectors.vector_size}")
@@ -76,10 +77,9 @@ def build_matrix(
     matrix = oov_rows(len(itos), dim, cfg)
     matrix[found] = vectors.vectors[source_rows[found]]
     is_special = np.fromiter((tok in skip for tok in itos), dtype=bool, count=len(itos))
-    special_rows = cfg.get("special_rows", OOV_DEFAULTS["special_rows"])
-    if special_rows == "zeros":
+    if cfg["special_rows"] == "zeros":
         matrix[is_special] = 0.0
-    elif special_rows == "pad_zero":
+    elif cfg["special_rows"] == "pad_zero":
         matrix[PAD_INDEX] = 0.0
     return matrix, coverage(found, is_special, counts, cfg)
 
@@ -102,7 +102,7 @@ def coverage(found: np.ndarray, is_special: np.ndarray, counts: Any, cfg: Mappin
         "vocab_size": len(found),
         "train_tokens": total,
         "oov_init": cfg["oov_init"],
-        "special_rows": cfg.get("special_rows", OOV_DEFAULTS["special_rows"]),
+        "special_rows": cfg["special_rows"],
         # vocab ids without a vector: what `model.embedding.skip_missing` drops from the input
         "missing_rows": np.flatnonzero(~found & ~is_special).tolist(),
     }
