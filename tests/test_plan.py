@@ -88,7 +88,7 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".textclf").mkdir()
     (tmp_path / ".textclf" / "throughput.json").write_text(
-        json.dumps({"rate": 1e9, "step_seconds": 0.001, "timestep_seconds": {}, "host": __import__("os").uname().nodename}))
+        json.dumps({"rate": 1e9, "step_seconds": 0.001, "timestep_seconds": {}, "warmup_seconds": {}, "host": __import__("os").uname().nodename}))
     rows, rate, source = study_estimates(_plan(), tmp_path)
     assert rate == 1e9 and {r["study"] for r in rows} == {"s", "b"}
     assert all(r["to_train"] == r["replicas"] and r["seconds"] > 0 for r in rows)
@@ -202,3 +202,22 @@ def test_earlier_runs_of_any_study_set_the_rate(tmp_path):
     steps = n_train // variant.training.batch_size
     fixed = MachineSpeed(rate=0.0, step_seconds=seconds / 2 / steps, timestep_seconds={}, source="test")
     assert measured_rate(runs, fixed) == pytest.approx(work / (seconds / 2))  # half the time was fixed cost
+
+
+def test_every_replica_pays_its_cells_warm_up_once():
+    """A fresh process's first step costs more than the steady ones (an LSTM's ~20 ms on CPU):
+    the estimate adds it once per replica, whatever its epochs, and the probe measures it for
+    every cell the estimate knows."""
+    import dataclasses
+
+    from textclf.estimate import GATES, DataSize, MachineSpeed, replica_seconds, warmup_costs
+
+    variant = next(v for v in _plan().variants if v.is_neural)
+    size = DataSize({"train": 1000, "val": 100, "test": 100}, tokens_per_row=50.0)
+    cold = MachineSpeed(rate=1e9, step_seconds=1e-3, timestep_seconds={}, source="test")
+    warm = dataclasses.replace(cold, warmup_seconds={variant.model.cell: 0.5})
+    for epochs in (1, 3):
+        v = dataclasses.replace(variant, training=dataclasses.replace(variant.training, epochs=epochs))
+        assert replica_seconds(v, size, warm) == pytest.approx(replica_seconds(v, size, cold) + 0.5)
+    measured = warmup_costs()
+    assert set(measured) == set(GATES) and all(0.0 <= s < 5.0 for s in measured.values())

@@ -1,6 +1,6 @@
 """How long a plan will take on this machine, before it runs.
 
-Cost model, per replica and epoch, three terms:
+Cost model, per replica and epoch, three terms, plus one per replica:
 - work: a recurrent layer does about 2·g·H·(I + H) multiply-adds per token and direction
   (g = 1, 3, 4 gates for rnn, gru, lstm; I its input width), three times that with the backward
   pass, × the tokens trained on (+ one forward pass over the evaluation splits), at this
@@ -8,7 +8,10 @@ Cost model, per replica and epoch, three terms:
 - steps: a fixed cost per optimizer step and evaluation batch (Python, optimizer, tiny kernels);
 - recurrence: a fixed cost per time step of the recurrence, per layer and direction, whatever
   the batch size (each step is a chain of small kernels; for the hand-written GRU a Python
-  loop). It dominates small batches: at batch size 1 a GRU's time is almost all this term.
+  loop). It dominates small batches: at batch size 1 a GRU's time is almost all this term;
+- warm-up, once per replica: the first training step of a fresh process costs more than the
+  steady ones (allocations, kernel set-up; ~20 ms for an LSTM here). Nothing for a real study,
+  but most of a test-sized one.
 The rate comes from earlier runs' metrics.json on this machine's CPU (median, after the other
 two terms are taken off), else from a ~2 s calibration; the fixed costs always come from the
 calibration. Both are kept in .textclf/throughput.json. The report compares the estimate with
@@ -23,7 +26,7 @@ import os
 import statistics
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ class MachineSpeed:
     step_seconds: float  # fixed cost of one optimizer step
     timestep_seconds: Mapping[str, Mapping[str, float]]  # cell -> {"train", "eval"}: s per recurrent step
     source: str  # where the rate came from, for the plan's last line
+    warmup_seconds: Mapping[str, float] = field(default_factory=dict)  # cell -> extra s of a replica's first step
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ def replica_seconds(variant: Variant, size: DataSize, speed: MachineSpeed) -> fl
     per_timestep = speed.timestep_seconds.get(variant.model.cell, {"train": 0.0, "eval": 0.0})
     timesteps = _lengths(variant, size) * recurrent_depth(variant.model)
     return (replica_work(variant, size) / speed.rate + (steps + eval_batches) * speed.step_seconds
-            + timesteps * (steps * per_timestep["train"] + eval_batches * per_timestep["eval"]))
+            + timesteps * (steps * per_timestep["train"] + eval_batches * per_timestep["eval"])
+            + speed.warmup_seconds.get(variant.model.cell, 0.0))
 
 
 def measured_rate(runs: Iterable[tuple[Variant, Path]], fixed: MachineSpeed | None = None) -> float | None:
@@ -167,7 +172,8 @@ def measured_rate(runs: Iterable[tuple[Variant, Path]], fixed: MachineSpeed | No
             length = (variant.training.max_len if variant.training.padding == "fixed"
                       else tokens / (epochs * n_train))
             per_timestep = fixed.timestep_seconds.get(variant.model.cell, {}).get("train", 0.0)
-            overhead = steps * (fixed.step_seconds + length * recurrent_depth(variant.model) * per_timestep)
+            overhead = (steps * (fixed.step_seconds + length * recurrent_depth(variant.model) * per_timestep)
+                        + fixed.warmup_seconds.get(variant.model.cell, 0.0))
             seconds = max(seconds - overhead, 0.2 * seconds)  # the model is rough: never below a fifth
         rates.append(tokens * work_per_token(variant.model) / seconds)
     return statistics.median(rates) if rates else None
@@ -237,6 +243,54 @@ def _timestep_cost(cell: str, train: bool, seconds: float, width: int) -> float:
     return max(statistics.median(slopes), 0.0)
 
 
+WARMUP_PROBE = """
+import json, sys, time
+import torch
+from textclf.models.classifier import _make_encoder
+
+torch.set_num_threads(1)
+
+
+def first_step_extra(cell, steps=12, width=16):
+    torch.manual_seed(0)
+    emb, head = torch.nn.Embedding(100, width), torch.nn.Linear(width, 2)
+    encoder = _make_encoder(cell, width, width, 1, False, 0.0)
+    optim = torch.optim.Adam([*emb.parameters(), *encoder.parameters(), *head.parameters()], lr=1e-3)
+    y, times = torch.zeros(16, dtype=torch.long), []
+    for i in range(steps):
+        ids = torch.randint(0, 100, (16, (16, 12, 9)[i % 3]))
+        start = time.perf_counter()
+        optim.zero_grad()
+        args = (emb(ids), torch.full((16,), ids.shape[1])) if cell == "gru_scratch" else (emb(ids),)
+        out, _ = encoder(*args)
+        torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
+        optim.step()
+        times.append(time.perf_counter() - start)
+    return max(times[0] - sorted(times[1:])[(steps - 1) // 2], 0.0)
+
+
+cells = sys.argv[1:]
+process = first_step_extra(cells[0])  # the process's first step: process-wide set-up + its cell's
+again = first_step_extra(cells[0])  # a fresh model of the same cell in a warm process
+extra = {cell: first_step_extra(cell) for cell in cells[1:]}
+print(json.dumps({cells[0]: process, **{c: process - again + e for c, e in extra.items()}}))
+"""
+
+
+def warmup_costs() -> dict[str, float]:
+    """Per cell: how much longer a replica's first training step takes than its steady ones,
+    measured in a fresh Python process (every replica is one): the process-wide first-step cost
+    (first cell's first step, minus a second fresh model's) plus each cell's own first-use cost
+    (an LSTM's is most of it on CPU)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", WARMUP_PROBE, "rnn", *[c for c in GATES if c != "rnn"]],
+                         capture_output=True, text=True, check=True, env=env, timeout=300)
+    return {cell: float(seconds) for cell, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
 def calibrate(seconds: float = 2.0) -> float:
     """Work/second of a small one-thread LSTM training loop on synthetic batches."""
     import torch
@@ -264,14 +318,15 @@ def machine_speed(runs: Iterable[tuple[Variant, Path]] = (), cache: Path = CALIB
     (else the calibration's)."""
     saved = _calibration(cache)
     fixed = MachineSpeed(rate=float(saved["rate"]), step_seconds=float(saved["step_seconds"]),
-                         timestep_seconds=saved["timestep_seconds"], source=saved["source"])
+                         timestep_seconds=saved["timestep_seconds"], warmup_seconds=saved["warmup_seconds"],
+                         source=saved["source"])
     rate = measured_rate(runs, fixed)
     if rate:
-        return MachineSpeed(rate, fixed.step_seconds, fixed.timestep_seconds, "measured on earlier runs here")
+        return replace(fixed, rate=rate, source="measured on earlier runs here")
     return fixed
 
 
-CALIBRATION_KEYS = ("rate", "step_seconds", "timestep_seconds")
+CALIBRATION_KEYS = ("rate", "step_seconds", "timestep_seconds", "warmup_seconds")
 
 
 def _calibration(cache: Path) -> dict[str, Any]:
@@ -280,6 +335,7 @@ def _calibration(cache: Path) -> dict[str, Any]:
         if saved.get("host") == os.uname().nodename and all(k in saved for k in CALIBRATION_KEYS):
             return {**saved, "source": "calibration run (cached)"}
     saved = {"rate": calibrate(), "step_seconds": step_overhead(), "timestep_seconds": timestep_costs(),
+             "warmup_seconds": warmup_costs(),
              "host": os.uname().nodename, "when": time.strftime("%Y-%m-%d %H:%M")}
     atomic.write_json(cache, saved)
     return {**saved, "source": "calibration run"}
