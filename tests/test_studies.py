@@ -111,6 +111,10 @@ def test_quick_setting_caps_in_the_resolved_variant():
     assert all(v.mode == "quick" and v.quick.train_rows == params["quick"]["train_rows"] for v in quick)
     for key in ("epochs", "batch_size", "warmup_steps"):
         assert all(getattr(v.training, key) == min(params["quick"][key], params["training"][key]) for v in quick)
+    assert all(v.training.max_len == params["training"]["max_len"] for v in quick)  # no max_len cap: untouched
+    params["quick"]["max_len"] = 7
+    assert all(v.training.max_len == min(7, params["training"]["max_len"]) for v in resolve_variants(params, quick=True))
+    assert all(v.training.max_len == params["training"]["max_len"] for v in resolve_variants(params))  # full: never
 
 
 @pytest.mark.parametrize(("overrides", "match"), [

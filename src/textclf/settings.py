@@ -100,6 +100,7 @@ class QuickCaps:
     eval_rows: int
     batch_size: int
     warmup_steps: int
+    max_len: int | None = None  # tokens per row; None: each variant's own
 
 
 @dataclass(frozen=True)

@@ -93,11 +93,14 @@ def resolve_variants(
 
 
 def apply_quick(training: Mapping[str, Any], quick: QuickCaps) -> dict[str, Any]:
-    """The quick setting caps epochs, batch size and warm-up (rows are sampled by the trainer),
-    so the effective values show in the variant's config, its results and the report."""
+    """The quick setting caps epochs, batch size, warm-up and (when set) max_len; rows are
+    sampled by the trainer. The effective values show in the variant's config, its results and
+    the report."""
     out = dict(training)
-    for key in ("epochs", "batch_size", "warmup_steps"):
-        out[key] = min(training[key], getattr(quick, key))
+    for key in ("epochs", "batch_size", "warmup_steps", "max_len"):
+        cap = getattr(quick, key)
+        if cap is not None:
+            out[key] = min(training[key], cap)
     return out
 
 
