@@ -221,3 +221,16 @@ def test_every_replica_pays_its_cells_warm_up_once():
         assert replica_seconds(v, size, warm) == pytest.approx(replica_seconds(v, size, cold) + 0.5)
     measured = warmup_costs()
     assert set(measured) == set(GATES) and all(0.0 <= s < 5.0 for s in measured.values())
+
+
+def test_a_tfidf_replica_costs_in_proportion_to_its_training_tokens():
+    """The baseline's estimate follows its data (it once priced every fit at a flat 60 s, 4x
+    what 23k AG News rows take here)."""
+    from textclf.estimate import DataSize, MachineSpeed, replica_seconds
+
+    tfidf = next(v for v in _plan().variants if not v.is_neural)
+    speed = MachineSpeed(rate=1e9, step_seconds=1e-3, timestep_seconds={}, source="test")
+    small = replica_seconds(tfidf, DataSize({"train": 10_000, "val": 0, "test": 0}, tokens_per_row=40.0), speed)
+    large = replica_seconds(tfidf, DataSize({"train": 10_000, "val": 0, "test": 0}, tokens_per_row=400.0), speed)
+    assert 0 < small < large and large - small == pytest.approx(9 * (small - replica_seconds(
+        tfidf, DataSize({"train": 0, "val": 0, "test": 0}, tokens_per_row=40.0), speed)))
