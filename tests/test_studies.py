@@ -45,6 +45,43 @@ def test_variant_round_trips_through_its_job_file_form():
         assert variant_from_dict(variant.to_dict(), "job") == variant
 
 
+def test_settings_added_later_stay_out_of_job_files_at_their_default():
+    """Job files key every cached result: a knob added later (train_fraction, quick.max_len)
+    must not change the files of the jobs that leave it at its default, or adding it would
+    retrain everything."""
+    full, quick = resolve_variants(_params())[0], resolve_variants(_params(), quick=True)[0]
+    assert "train_fraction" not in full.to_dict()["training"] and "max_len" not in quick.to_dict()["quick"]
+    params = _params(variants={"half": {"training": {"train_fraction": 0.5}}})
+    params["quick"]["max_len"] = 64
+    for half in resolve_variants(params) + resolve_variants(params, quick=True):
+        assert half.to_dict()["training"]["train_fraction"] == 0.5
+        assert variant_from_dict(half.to_dict(), "job") == half
+    assert resolve_variants(params, quick=True)[0].to_dict()["quick"]["max_len"] == 64
+
+
+def test_train_fraction_samples_training_rows_only_and_reaches_the_baseline():
+    import numpy as np
+
+    from textclf.splits import row_sample
+
+    params = with_studies(fixture_params(), {
+        "s": _study(variants={"half": {"training": {"train_fraction": 0.5}}}),
+        "b": {"datasets": ["imdb"], "model": "tfidf_logreg", "variants": {"tfidf-half": {"training": {"train_fraction": 0.5}}}}})
+    neural, tfidf = resolve_variants(params)
+    assert tfidf.training.train_fraction == 0.5
+    labels = np.array([0] * 600 + [1] * 400)
+    keep = row_sample(neural, "train", labels)
+    assert len(keep) == 500 and np.bincount(labels[keep]).tolist() == [300, 200]  # stratified
+    assert np.array_equal(keep, row_sample(neural, "train", labels))  # seeded
+    assert row_sample(neural, "test", labels) is None and row_sample(neural, "val", labels) is None
+    quick = resolve_variants(params, quick=True)[0]
+    capped = row_sample(quick, "train", np.array([0, 1] * 10_000))  # half of 20,000, then the quick cap
+    assert len(capped) == min(10_000, params["quick"]["train_rows"])
+    bad = with_studies(fixture_params(), {"s": _study(variants={"x": {"training": {"train_fraction": 1.5}}})})
+    with pytest.raises(ParamsError, match="train_fraction"):
+        resolve_variants(bad)
+
+
 def test_grid_expands_with_readable_names():
     grid = [
         {"name": "len", "key": "training.max_len", "values": [25, 256]},

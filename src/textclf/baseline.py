@@ -25,7 +25,7 @@ from textclf.errors import DataError
 from textclf.machine import cpu_model
 from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
 from textclf.settings import TfidfConfig, Variant
-from textclf.splits import SPLITS, quick_sample, read_classes
+from textclf.splits import SPLITS, read_classes, row_sample
 from textclf.text.tokenize import PreparedSplit, read_split
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _load(variant: Variant, prepared_dir: str | Path) -> dict[str, PreparedSplit
     splits = {}
     for name in SPLITS:
         split = read_split(prepared_dir, name)
-        keep = quick_sample(variant, name, split.labels)
+        keep = row_sample(variant, name, split.labels)
         if keep is not None:
             split = PreparedSplit(split.ids[keep], split.labels[keep], [split.texts[i] for i in keep])
         splits[name] = split

@@ -18,6 +18,11 @@ from typing import Any, TypeVar
 
 from textclf.config import ParamsError
 
+# A field added after results exist carries this metadata: at its default it is left out of the
+# serialised settings, so job files (whose content keys every cached result) stay byte-identical
+# and adding a knob reruns only the jobs that set it.
+OMIT_AT_DEFAULT = {"omit_at_default": True}
+
 T = TypeVar("T")
 
 
@@ -89,6 +94,8 @@ class TrainingConfig:
     sparse_embeddings: str | bool
     train_split: str = "train"  # train | train+val (the reference had no validation carve-out)
     train_loss_window: int | None = None  # lowest_train_loss over windows of this many batches (seed 003: 800)
+    # a seeded, stratified sample of this fraction of the training rows: a learning-curve point
+    train_fraction: float = dataclasses.field(default=1.0, metadata=OMIT_AT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class QuickCaps:
     eval_rows: int
     batch_size: int
     warmup_steps: int
-    max_len: int | None = None  # tokens per row; None: each variant's own
+    max_len: int | None = dataclasses.field(default=None, metadata=OMIT_AT_DEFAULT)  # None: each variant's own
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,18 @@ class Variant:
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)
+    return _plain(obj)
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_at_default") and getattr(obj, f.name) == f.default)}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
 
 
 def canonical_json(data: Any) -> str:

@@ -1,5 +1,5 @@
-"""Split names, class names and the quick setting's row samples: shared by the neural trainer
-and the TF-IDF baseline without importing torch."""
+"""Split names, class names and the row samples (train_fraction, the quick setting): shared by
+the neural trainer and the TF-IDF baseline without importing torch."""
 
 from __future__ import annotations
 
@@ -43,9 +43,12 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def quick_sample(variant: Variant, split: str, labels: np.ndarray) -> np.ndarray | None:
-    """Row indices to keep in quick mode (seeded, stratified), or None to keep everything."""
-    if variant.quick is None:
-        return None
-    rows = variant.quick.train_rows if split == "train" else variant.quick.eval_rows
-    return stratified_indices(labels, rows, variant.seed)
+def row_sample(variant: Variant, split: str, labels: np.ndarray) -> np.ndarray | None:
+    """Row indices to keep (seeded, stratified), or None to keep everything: the training rows
+    `training.train_fraction` asks for (a learning-curve point), then the quick setting's caps."""
+    rows = len(labels)
+    if split == "train" and variant.training.train_fraction < 1.0:
+        rows = max(1, round(rows * variant.training.train_fraction))
+    if variant.quick is not None:
+        rows = min(rows, variant.quick.train_rows if split == "train" else variant.quick.eval_rows)
+    return stratified_indices(labels, rows, variant.seed) if rows < len(labels) else None

@@ -34,7 +34,7 @@ from textclf.settings import (
 )
 
 OVERRIDE_SECTIONS = ("model", "training")
-# The TF-IDF baseline reads only the seed of `training`: its other keys are fixed here, so an
+# The TF-IDF baseline reads only the seed (and train_fraction) of `training`: its other keys are fixed here, so an
 # edit to the neural training defaults (epochs, batch size, ...) does not rerun it.
 BASELINE_TRAINING: dict[str, Any] = {
     "seed": 0, "epochs": 1, "batch_size": 1, "max_len": 1, "padding": "bucket",
@@ -248,7 +248,8 @@ def _resolve_one(
         model = _embedding_from_source(params, model, where)
     else:  # the baseline's preset carries no rnn keys; a study `set` for rnn variants may
         model = {k: v for k, v in model.items() if k in {"type", "ngram_max", "min_df", "max_features", "C"}}
-        training = {**BASELINE_TRAINING, "seed": training["seed"]}
+        training = {**BASELINE_TRAINING, "seed": training["seed"],
+                    **({"train_fraction": training["train_fraction"]} if "train_fraction" in training else {})}
     variant = Variant(
         dataset=dataset,
         study=study_name,
@@ -277,6 +278,9 @@ def _embedding_from_source(params: Mapping[str, Any], model: dict[str, Any], whe
 def check_variant(params: Mapping[str, Any], variant: Variant) -> None:
     """Cross-checks of one resolved variant (the schema checked names and types already)."""
     vid, training = variant.id, variant.training
+    if not 0.0 < training.train_fraction <= 1.0:
+        raise ParamsError(f"{vid}: training.train_fraction {training.train_fraction} must be in (0, 1] (the "
+                          "fraction of the training rows to train on)")
     if training.eval_split == "test" and training.report_epoch == "best":
         raise ParamsError(f"{vid}: training.report_epoch 'best' with eval_split 'test' would select the "
                           "model on the test set; use eval_split 'val', or report_epoch 'last' (the reference)")

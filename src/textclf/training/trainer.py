@@ -22,7 +22,7 @@ from textclf.errors import DataError
 from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
 from textclf.models import build_model, count_trainable_parameters
 from textclf.settings import Variant, to_dict
-from textclf.splits import SPLITS, quick_sample, read_classes
+from textclf.splits import SPLITS, read_classes, row_sample
 from textclf.text.vocab import load_vocab
 from textclf.training.batching import EncodedSplit, epoch_batches, load_encoded
 from textclf.training.device import (
@@ -110,7 +110,7 @@ def load_run_data(
     vocab_file: str | Path,
     skip_ids: np.ndarray | None = None,
 ) -> RunData:
-    """Encoded splits (quick-mode sampled, `skip_ids` removed), class names and vocabulary size,
+    """Encoded splits (sampled: train_fraction, quick mode; `skip_ids` removed), class names and vocabulary size,
     checked."""
     classes = read_classes(prepared_dir)
     loaded = {}
@@ -127,7 +127,7 @@ def load_run_data(
     splits = []
     for name in SPLITS:
         split = loaded[name]
-        keep = quick_sample(variant, name, split.labels)
+        keep = row_sample(variant, name, split.labels)
         if keep is not None:
             split = split.take(keep)  # empty_rows still counts the whole split
         bad = (split.labels < 0) | (split.labels >= len(classes))
