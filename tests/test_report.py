@@ -459,3 +459,37 @@ def test_one_seed_statistics_section(report):
     out, _, _ = report
     text = (out / "summary.md").read_text()
     assert "Seed variance is not measured" in text and "is best" in text
+
+
+def test_training_size_curve_per_model_with_gain_per_doubling(tmp_path, monkeypatch):
+    """A study over training.train_fraction gets one curve per model (rows from metrics.json),
+    the gain of the last doubling, and its extension to the reference's 120,000 AG News rows,
+    labelled as a guide, not a measurement."""
+    rng = np.random.default_rng(5)
+    study = {"datasets": ["ag_news"], "vocab": "basic_min10", "model": "lstm_base",
+             "variants": {"gru": {"model": {"cell": "gru"}}, "tfidf": {"preset": "tfidf_logreg"}},
+             "grid": [{"name": "frac", "key": "training.train_fraction", "values": [0.25, 0.5, 1.0]}]}
+    params = _params({"ts": study}, datasets=("ag_news",))
+    labels = rng.integers(0, 4, 2000)
+    accs = {}
+    for model, base in (("gru", 0.3), ("tfidf", 0.25)):
+        for frac, n_train in ((0.25, 5000), (0.5, 10_000), (1, 20_000)):
+            accs[(model, n_train)] = write_run(
+                tmp_path / f"results/full/ag_news/ts/{model}-frac{frac}/seed1", labels, base - 0.05 * frac, rng,
+                n_train=n_train, model="rnn" if model == "gru" else "tfidf")
+    write_stats(tmp_path, "ag_news", 20_000, 2000)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(params), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert "### Accuracy by training-set size" in text
+    section = text[text.index("### Accuracy by training-set size"):]
+    table = next(block for block in section.split("\n\n") if block.startswith("| model |"))
+    header, _, *rows = table.splitlines()
+    assert "5,000 rows" in header and "20,000 rows" in header and "at 120,000 rows if that gain held" in header
+    cells = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in rows}
+    assert set(cells) == {"gru", "tfidf"}
+    gain = accs[("gru", 20_000)] - accs[("gru", 10_000)]  # one doubling
+    assert cells["gru"][4] == f"{gain:+.4f}"
+    assert cells["gru"][5] == f"{accs[('gru', 20_000)] + np.log2(120_000 / 20_000) * gain:.4f}"
+    assert "not a measurement" in section
+    assert (tmp_path / "reports/figures/ts_train_size.png").read_bytes()[:8] == PNG_MAGIC

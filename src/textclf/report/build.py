@@ -29,6 +29,7 @@ from textclf.report.markdown import md_table
 from textclf.report.stats import analyze_study, summary_metrics
 from textclf.report.stats_render import render_study_section, stats_figure
 from textclf.report.sweep import sweep_section
+from textclf.report.trainsize import train_size_section
 
 # the numbers a reader compares first, right after the variant's name (a wide table scrolls)
 TABLE_COLUMNS = ["variant", "dataset", "rank", "accuracy", "reference", "delta", "seed", "setting", "n_train",
@@ -316,6 +317,12 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
     colors = variant_colors(rows["variant"])
     setting = setting_line(done, markdown=False)
     lines += _figures(study, done, figures, colors, setting, written)
+    reference_rows = {d: reference_train_rows(study, d) for d in done["dataset"].unique()}
+    size_lines, size_figure = train_size_section(study, done, figures, setting,
+                                                 {d: n for d, n in reference_rows.items() if isinstance(n, int)})
+    if size_figure:
+        written.add(size_figure)
+        lines += size_lines
     never = rows[rows["status"] == "never learned"]
     if len(never):
         lines += ["**Never learned** (no better than the majority class): "

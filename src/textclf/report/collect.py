@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from textclf.settings import canonical_json
+
 log = logging.getLogger("textclf.report")
 
 VARIANT_COLUMNS = ("cell", "layers", "bidirectional", "hidden", "pooling")
@@ -47,6 +49,13 @@ def reference_value(study: Mapping[str, Any], variant: Mapping[str, Any]) -> flo
     return math.nan
 
 
+def curve_key(variant: Mapping[str, Any]) -> str:
+    """What makes runs points of one training-size curve: every setting but the variant's name,
+    seed and training.train_fraction."""
+    training = {k: v for k, v in variant.get("training", {}).items() if k not in ("seed", "train_fraction")}
+    return canonical_json({**{k: v for k, v in variant.items() if k != "name"}, "training": training})
+
+
 def collect(job: Mapping[str, Any]) -> pd.DataFrame:
     """One row per replica (variant × seed) the report job lists: settings, headline metrics,
     reference and status."""
@@ -64,6 +73,8 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
             "results": run["results"],
             **describe_variant(variant),
             "reference": reference_value(study, variant),
+            "train_fraction": variant["training"].get("train_fraction", 1.0),
+            "curve_key": curve_key(variant),
             "status": "missing",
         }
         path = Path(run["results"]) / "metrics.json"
