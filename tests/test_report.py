@@ -120,7 +120,9 @@ def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
     (with torch versions), summary.json has it per variant; results without the field say so."""
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 200)
-    for name, hardware in [("a", ("NVIDIA H200", "2.11.0+cu130")), ("b", ("AMD EPYC", "2.13.0+cpu")), ("c", None)]:
+    # "gone": a TF-IDF-like row on the same CPU, no torch version: the CPU is still named once
+    for name, hardware in [("a", ("NVIDIA H200", "2.11.0+cu130")), ("b", ("AMD EPYC", "2.13.0+cpu")), ("c", None),
+                           ("gone", ("AMD EPYC", None))]:
         write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, hardware=hardware)
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)

@@ -134,9 +134,12 @@ def _hardware(rows: pd.DataFrame) -> str:
     if "hardware" not in rows:
         return "not recorded"
     torch_versions = rows["torch_version"] if "torch_version" in rows else [None] * len(rows)
-    labels = {f"{hw} (torch {tv})" if isinstance(tv, str) else hw
-              for hw, tv in zip(rows["hardware"], torch_versions, strict=True) if isinstance(hw, str)}
-    return ", ".join(sorted(labels)) if labels else "not recorded"
+    versions: dict[str, set[str]] = {}  # hardware -> torch versions (none for TF-IDF rows)
+    for hw, tv in zip(rows["hardware"], torch_versions, strict=True):
+        if isinstance(hw, str):
+            versions.setdefault(hw, set()).update([tv] if isinstance(tv, str) else [])
+    labels = [f"{hw} (torch {', '.join(sorted(tv))})" if tv else hw for hw, tv in sorted(versions.items())]
+    return ", ".join(labels) if labels else "not recorded"
 
 
 def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
