@@ -267,7 +267,9 @@ def test_reference_studies_have_expected_sizes():
     assert counts["optimizers_imdb"] == 8 + 4 + 8 + 8 + 48 + 5  # winners: bilstm, gru, bigru + 2 bidirectional reruns
     assert counts["baselines"] == 5  # one TF-IDF row per dataset, imdb_004 included
     assert counts["sweep_imdb"] == 30
-    assert counts["best_imdb"] == counts["best_agnews"] == 2 * 2  # {bigru, bilstm} x {max, attention}
+    assert counts["best_imdb"] == 2 * 2  # {bigru, bilstm} x {max, attention}
+    assert counts["best_agnews"] == 2 * 2 * 3  # the same grid, three seeds
+    assert counts["trainsize_agnews"] == 2 * 3 * 3  # {bigru-max, tfidf} x {25, 50, 100 %} x three seeds
 
 
 # ------------------------------------------------- search spaces (W&B-style sweeps)
