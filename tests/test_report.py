@@ -494,4 +494,8 @@ def test_training_size_curve_per_model_with_gain_per_doubling(tmp_path, monkeypa
     assert cells["gru"][4] == f"{gain:+.4f}"
     assert cells["gru"][5] == f"{accs[('gru', 20_000)] + np.log2(120_000 / 20_000) * gain:.4f}"
     assert "not a measurement" in section
+    headline = text[text.index("## Headline"):text.index("\n## ", text.index("## Headline") + 3)]
+    (row,) = [line for line in headline.splitlines() if line.startswith("| ts |")]
+    # TF-IDF on the same rows is the whole-split one, and only the neural variants are counted
+    assert f"| {accs[('tfidf', 20_000)]:.4f} | 3 of 3 |" in row
     assert (tmp_path / "reports/figures/ts_train_size.png").read_bytes()[:8] == PNG_MAGIC
