@@ -234,3 +234,20 @@ def test_a_tfidf_replica_costs_in_proportion_to_its_training_tokens():
     large = replica_seconds(tfidf, DataSize({"train": 10_000, "val": 0, "test": 0}, tokens_per_row=400.0), speed)
     assert 0 < small < large and large - small == pytest.approx(9 * (small - replica_seconds(
         tfidf, DataSize({"train": 0, "val": 0, "test": 0}, tokens_per_row=40.0), speed)))
+
+
+def test_the_estimate_trains_on_the_rows_the_trainer_samples():
+    """train_fraction and the quick caps shrink the estimate as they shrink the run."""
+    import dataclasses
+
+    from textclf.estimate import DataSize, MachineSpeed, replica_seconds
+
+    variant = next(v for v in _plan().variants if v.is_neural)
+    size = DataSize({"train": 20_000, "val": 0, "test": 0}, tokens_per_row=50.0)
+    speed = MachineSpeed(rate=1e9, step_seconds=0.0, timestep_seconds={}, source="test")
+
+    def at(fraction):
+        training = dataclasses.replace(variant.training, train_fraction=fraction)
+        return replica_seconds(dataclasses.replace(variant, training=training), size, speed)
+
+    assert at(0.25) == pytest.approx(at(1.0) / 4, rel=1e-3)

@@ -499,3 +499,11 @@ def test_training_size_curve_per_model_with_gain_per_doubling(tmp_path, monkeypa
     # TF-IDF on the same rows is the whole-split one, and only the neural variants are counted
     assert f"| {accs[('tfidf', 20_000)]:.4f} | 3 of 3 |" in row
     assert (tmp_path / "reports/figures/ts_train_size.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_size_curves_are_named_without_their_size_token():
+    from textclf.report.trainsize import curve_label
+
+    assert curve_label(["bigru-max-frac0.25", "bigru-max-frac0.5", "bigru-max-frac1"]) == "bigru-max"
+    assert curve_label(["x-frac0.1", "x-frac0.15"]) == "x"
+    assert curve_label(["m-frac0.25-lr0.01", "m-frac1-lr0.01"]) == "m-lr0.01"

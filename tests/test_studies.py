@@ -75,8 +75,8 @@ def test_train_fraction_samples_training_rows_only_and_reaches_the_baseline():
     assert np.array_equal(keep, row_sample(neural, "train", labels))  # seeded
     assert row_sample(neural, "test", labels) is None and row_sample(neural, "val", labels) is None
     quick = resolve_variants(params, quick=True)[0]
-    capped = row_sample(quick, "train", np.array([0, 1] * 10_000))  # half of 20,000, then the quick cap
-    assert len(capped) == min(10_000, params["quick"]["train_rows"])
+    capped = row_sample(quick, "train", np.array([0, 1] * 10_000))  # the quick cap, then half of it
+    assert len(capped) == round(min(20_000, params["quick"]["train_rows"]) / 2)
     bad = with_studies(fixture_params(), {"s": _study(variants={"x": {"training": {"train_fraction": 1.5}}})})
     with pytest.raises(ParamsError, match="train_fraction"):
         resolve_variants(bad)

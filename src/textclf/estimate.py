@@ -80,15 +80,12 @@ class DataSize:
 
 
 def _rows_used(variant: Variant, size: DataSize) -> tuple[int, int]:
-    """(training rows, validation + test rows) a replica reads (quick caps applied)."""
-    quick = variant.quick
+    """(training rows, validation + test rows) a replica reads: quick caps and train_fraction
+    applied as the trainer applies them (splits.sampled_rows)."""
+    from textclf.splits import sampled_rows
 
-    def capped(split: str, cap: int | None) -> int:
-        rows = int(size.rows.get(split, 0))
-        return min(rows, cap) if cap is not None else rows
-
-    return (capped("train", quick.train_rows if quick else None),
-            sum(capped(s, quick.eval_rows if quick else None) for s in ("val", "test")))
+    return (sampled_rows(variant, "train", int(size.rows.get("train", 0))),
+            sum(sampled_rows(variant, s, int(size.rows.get(s, 0))) for s in ("val", "test")))
 
 
 def work_per_token(model: RNNConfig) -> float:
@@ -313,10 +310,12 @@ def _calibration(cache: Path) -> dict[str, Any]:
         if saved.get("host") == os.uname().nodename and all(k in saved for k in CALIBRATION_KEYS):
             return {**saved, "source": "calibration run (cached)"}
     saved = {"rate": calibrate(), "step_seconds": step_overhead(), "timestep_seconds": timestep_costs(),
-             "warmup_seconds": warmup_costs(),
              "host": os.uname().nodename, "when": time.strftime("%Y-%m-%d %H:%M")}
+    warmup = warmup_costs()
+    if warmup:  # a failed probe is not cached: the next plan tries again
+        saved["warmup_seconds"] = warmup
     atomic.write_json(cache, saved)
-    return {**saved, "source": "calibration run"}
+    return {**saved, "warmup_seconds": warmup, "source": "calibration run"}
 
 
 def format_duration(seconds: float) -> str:

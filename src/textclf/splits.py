@@ -44,11 +44,17 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def row_sample(variant: Variant, split: str, labels: np.ndarray) -> np.ndarray | None:
-    """Row indices to keep (seeded, stratified), or None to keep everything: the training rows
-    `training.train_fraction` asks for (a learning-curve point), then the quick setting's caps."""
-    rows = len(labels)
-    if split == "train" and variant.training.train_fraction < 1.0:
-        rows = max(1, round(rows * variant.training.train_fraction))
+    """Row indices to keep (seeded, stratified), or None to keep everything: the quick setting's
+    caps, then the fraction of the training rows `training.train_fraction` asks for (after the
+    cap, so a learning curve keeps its shape under quick)."""
+    n = sampled_rows(variant, split, len(labels))
+    return stratified_indices(labels, n, variant.seed) if n < len(labels) else None
+
+
+def sampled_rows(variant: Variant, split: str, rows: int) -> int:
+    """How many of a split's `rows` a replica trains or evaluates on (see row_sample)."""
     if variant.quick is not None:
         rows = min(rows, variant.quick.train_rows if split == "train" else variant.quick.eval_rows)
-    return stratified_indices(labels, rows, variant.seed) if rows < len(labels) else None
+    if split == "train" and variant.training.train_fraction < 1.0:
+        rows = max(1, round(rows * variant.training.train_fraction))
+    return rows

@@ -5,7 +5,6 @@ more rows is train size alone."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,12 +16,13 @@ from textclf.report.stats import accuracy_interval
 
 
 def curve_label(names: list[str]) -> str:
-    """The model's name without its size suffix: the names' common prefix, cut back to a whole
-    '-' token ("bigru-max-frac0.5", "bigru-max-frac1" -> "bigru-max")."""
-    prefix = os.path.commonprefix(names)
-    if prefix not in names and "-" in prefix:
-        prefix = prefix[:prefix.rfind("-")]
-    return prefix.rstrip("-_") or names[0]
+    """A curve's name: its variants' names without the '-' tokens that differ between them (the
+    size's grid token: "m-frac0.25-lr0.01", "m-frac1-lr0.01" -> "m-lr0.01")."""
+    split = [n.split("-") for n in names]
+    if len({len(t) for t in split}) != 1:
+        return names[-1]
+    kept = [tokens[0] for tokens in zip(*split, strict=True) if len(set(tokens)) == 1]
+    return "-".join(kept) or names[-1]
 
 
 def size_curves(done: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
@@ -30,8 +30,9 @@ def size_curves(done: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     for every model trained at two or more sizes; empty when the study varies no size."""
     if "curve_key" not in done or done["train_fraction"].nunique() < 2:
         return {}
-    curves = {}
-    for (dataset, _key), group in done.dropna(subset=["accuracy", "n_train"]).groupby(["dataset", "curve_key"]):
+    curves: dict[tuple[str, str], pd.DataFrame] = {}
+    usable = done.dropna(subset=["accuracy", "n_train", "n_test"])
+    for (dataset, _key), group in usable.groupby(["dataset", "curve_key"]):
         if group["n_train"].nunique() < 2:
             continue
         points = []
@@ -40,7 +41,11 @@ def size_curves(done: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
             points.append({"train rows": int(n_train), "fraction": float(at["train_fraction"].iloc[0]),
                            "accuracy": float(at["accuracy"].mean()), "ci_low": ci.low, "ci_high": ci.high,
                            "seeds": int(at["seed"].nunique())})
-        curves[(dataset, curve_label(sorted(group["variant"].unique())))] = pd.DataFrame(points)
+        ordered = group.sort_values("train_fraction")
+        label = curve_label(list(dict.fromkeys(ordered["variant"])))
+        while (dataset, label) in curves:  # two curves whose names differ only where sizes do
+            label += "'"
+        curves[(dataset, label)] = pd.DataFrame(points)
     return curves
 
 
@@ -64,7 +69,7 @@ def train_size_section(study: str, done: pd.DataFrame, figures: Path, setting: s
     fig, axes = plt.subplots(len(datasets), 1, figsize=(7, 4 * len(datasets)), squeeze=False)
     lines = ["### Accuracy by training-set size", ""]
     for dataset, ax in zip(datasets, axes[:, 0], strict=True):
-        table, ref = [], reference_rows.get(dataset)
+        table, ref, extended = [], reference_rows.get(dataset), False
         for (d, label), curve in sorted(curves.items()):
             if d != dataset:
                 continue
@@ -76,6 +81,7 @@ def train_size_section(study: str, done: pd.DataFrame, figures: Path, setting: s
                                                                                  strict=True)},
                    "gain per doubling (last)": f"{gain:+.4f}"}
             if ref and ref > curve["train rows"].iloc[-1]:
+                extended = True
                 doublings = math.log2(ref / curve["train rows"].iloc[-1])
                 row[f"at {ref:,} rows if that gain held"] = f"{curve['accuracy'].iloc[-1] + doublings * gain:.4f}"
             table.append(row)
@@ -88,7 +94,7 @@ def train_size_section(study: str, done: pd.DataFrame, figures: Path, setting: s
         ax.legend(fontsize=8)
         lines += [f"{dataset}: test accuracy by training rows (the same test rows throughout).", "",
                   md_table(pd.DataFrame(table)), ""]
-        if ref:
+        if extended:
             lines += [f"The last column extends each model's last per-doubling gain to the reference's {ref:,} "
                       "rows: a rough guide (gains usually shrink as rows grow), not a measurement.", ""]
     fig.suptitle(f"{study}: accuracy by training-set size\n{_wrap(setting)}", fontsize=10)
