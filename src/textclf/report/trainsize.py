@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from textclf.report.figures import _save, _wrap, plt
 from textclf.report.markdown import md_table
@@ -38,9 +39,8 @@ def size_curves(done: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
         points = []
         for n_train, at in group.groupby("n_train"):
             ci = accuracy_interval(at["accuracy"].tolist(), int(at["n_test"].iloc[0]))
-            points.append({"train rows": int(n_train), "fraction": float(at["train_fraction"].iloc[0]),
-                           "accuracy": float(at["accuracy"].mean()), "ci_low": ci.low, "ci_high": ci.high,
-                           "seeds": int(at["seed"].nunique())})
+            points.append({"train rows": int(n_train), "accuracy": float(at["accuracy"].mean()),
+                           "ci_low": ci.low, "ci_high": ci.high})
         ordered = group.sort_values("train_fraction")
         label = curve_label(list(dict.fromkeys(ordered["variant"])))
         while (dataset, label) in curves:  # two curves whose names differ only where sizes do
@@ -87,7 +87,7 @@ def train_size_section(study: str, done: pd.DataFrame, figures: Path, setting: s
             table.append(row)
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({int(r) for (d, _), c in curves.items() if d == dataset for r in c["train rows"]}))
-        ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{int(v):,}"))
+        ax.get_xaxis().set_major_formatter(FuncFormatter(lambda v, _p: f"{int(v):,}"))
         ax.set(title=f"{dataset}: test accuracy by training rows (95 % interval)", xlabel="training rows (log scale)",
                ylabel="test accuracy")
         ax.grid(alpha=0.3)
