@@ -28,6 +28,7 @@ from test_download import Script, serve
 
 from helpers import REPO, real_params, with_studies
 from textclf.download import read_sidecar
+from textclf.metrics import TIMING_KEYS
 from textclf.plan import Plan
 from textclf.report import build_report
 from textclf.report.collect import collect, describe_variant
@@ -202,7 +203,6 @@ def _train_then_hang(*args, **kwargs):
     return _train(*args, on_epoch_end=hang, **kwargs)
 training.train_variant = _train_then_hang
 """
-TIMING_KEYS = {"seconds_per_epoch", "tokens_per_second", "resumed_from_epoch"}
 
 
 def test_train_killed_after_an_epoch_resumes_to_identical_results(project):

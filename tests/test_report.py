@@ -16,6 +16,7 @@ from textclf.plan import Plan
 from textclf.report import build_report, figures
 from textclf.report.build import HEADLINE_KEYS, STUDY_KEYS
 from textclf.report.errors import error_analysis
+from textclf.report.walltime import study_wall_time, wall_time_line
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
@@ -29,7 +30,7 @@ def _params(studies, datasets=("imdb",)):
 
 
 def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick=False, eval_split="val",
-              epochs=2, model="rnn", hardware=None):
+              epochs=2, model="rnn", hardware=None, clock=None):
     """One replica's results (metrics.json, history.csv, predictions.parquet) with `rate` of
     the labels flipped; returns its accuracy."""
     out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,8 @@ def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick
         "classes": CLASSES, "trainable_params": params_count, "acc_per_mparam": accuracy / (params_count / 1e6),
         "seconds_per_epoch": 1.5, "epochs_run": epochs, "never_learned": False, "n_train": n_train,
         "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model,
-        **({"hardware": hardware[0], "torch_version": hardware[1]} if hardware else {})}))
+        **({"hardware": hardware[0], "torch_version": hardware[1]} if hardware else {}),
+        **({"started_at": clock[0], "finished_at": clock[1]} if clock else {})}))
     epoch = np.arange(1, epochs + 1)
     pd.DataFrame({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.5 + 0.1 * epoch,
                   "val_loss": 0.9 / epoch, "val_acc": np.linspace(0.6, accuracy, epochs)}).to_csv(out / "history.csv",
@@ -195,6 +197,37 @@ def test_summary_json_headline_and_setting(report):
     assert d["errors"]["imdb"] == {"models": 3, "items": 200, "all_wrong": d["errors"]["imdb"]["all_wrong"],
                                    "full_test_set": True, "ensemble_accuracy": pytest.approx(
                                        d["errors"]["imdb"]["ensemble_accuracy"])}
+
+
+def test_a_studys_wall_time_is_the_time_any_of_its_runs_was_in_progress():
+    runs = pd.DataFrame({"started_at": ["2026-12-05T10:00:00+00:00", "2026-12-05T10:20:00+00:00",
+                                        "2026-12-06T09:00:00+00:00", None],
+                         "finished_at": ["2026-12-05T10:30:00+00:00", "2026-12-05T11:00:00+00:00",
+                                         "2026-12-06T09:10:00+00:00", None]})
+    wall = study_wall_time(runs)  # two overlapping runs (60 min), a night off, one more (10 min)
+    assert (wall.seconds, wall.timed, wall.runs) == (70 * 60, 3, 4)
+    line = wall_time_line(runs)
+    assert line.startswith("Wall time: 70 min with at least one of its runs in progress (3 runs, 2026-12-05 10:00 "
+                           "to 2026-12-06 09:10 UTC") and "1 run made before runs recorded their clock left out" in line
+    assert study_wall_time(runs.iloc[3:]) is None and "not recorded (1 run made before" in wall_time_line(runs.iloc[3:])
+
+
+def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    for name, clock in [("a", ("2026-12-05T10:00:00+00:00", "2026-12-05T10:40:00+00:00")),
+                        ("b", ("2026-12-05T10:00:05+00:00", "2026-12-05T10:30:00+00:00")), ("c", None)]:
+        write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, clock=clock)
+    write_stats(tmp_path, "imdb", 100, 200)
+    monkeypatch.chdir(tmp_path)
+    summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert ("Wall time: 40 min with at least one of its runs in progress (2 runs, 2026-12-05 10:00 to 10:40 UTC; "
+            "runs of other studies may have shared the machine; 1 run made before") in text
+    overview = text[text.index("## Overview"):text.index("## Headline")]
+    assert "| wall time |" in overview and "| 40 min |" in overview
+    assert (summary["studies"]["s"]["detail"]["wall_seconds"], summary["studies"]["s"]["detail"]["wall_runs_timed"]) \
+        == (2400.0, 2)
 
 
 def test_summary_json_study_keys_never_collide_with_params_study_keys():

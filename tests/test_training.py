@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from textclf.baseline import train_tfidf
 from textclf.config import REPO_ROOT, ParamsError
 from textclf.errors import DataError
 from textclf.machine import cpu_model
-from textclf.metrics import HISTORY_COLUMNS, classification_metrics, never_learned
+from textclf.metrics import HISTORY_COLUMNS, TIMING_KEYS, classification_metrics, never_learned
 from textclf.models import build_model
 from textclf.settings import QuickCaps, RNNConfig, Variant, from_dict, variant_from_dict
 from textclf.splits import stratified_indices
@@ -39,9 +40,8 @@ SIGNAL = 5  # label = whether token 5 occurs in the row
 METRIC_KEYS = {
     "accuracy", "macro_f1", "loss", "confusion_matrix", "classes", "val", "trainable_params",
     "acc_per_mparam", "seconds_per_epoch", "tokens_per_second", "epochs_run", "best_epoch",
-    "never_learned", "device", "n_train", "n_val", "n_test",
+    "never_learned", "device", "n_train", "n_val", "n_test", "started_at", "finished_at", "wall_seconds",
 }
-TIMING_KEYS = {"seconds_per_epoch", "tokens_per_second", "resumed_from_epoch"}
 
 
 # ---------------------------------------------------------------- fixtures
@@ -293,6 +293,8 @@ def test_training_learns_and_writes_the_contract(reference_run, data_dirs):
     history = pd.read_csv(out / "history.csv")
     assert list(history.columns) == HISTORY_COLUMNS and len(history) == 2
     assert (history["tokens_per_s"] > 0).all()
+    started, finished = (datetime.fromisoformat(metrics[k]) for k in ("started_at", "finished_at"))
+    assert started <= finished and metrics["wall_seconds"] >= history["seconds"].sum()
     preds = pd.read_parquet(out / "predictions.parquet")
     assert list(preds.columns) == ["id", "label", "pred", "prob_0", "prob_1"]
     test = load_encoded(data_dirs[1] / "test.parquet")  # predictions in the split's own order

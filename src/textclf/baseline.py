@@ -23,7 +23,13 @@ from textclf.atomic import atomic_path
 from textclf.config import ParamsError
 from textclf.errors import DataError
 from textclf.machine import cpu_model
-from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
+from textclf.metrics import (
+    classification_metrics,
+    predictions_frame,
+    run_summary,
+    wall_clock,
+    write_results,
+)
 from textclf.settings import TfidfConfig, Variant
 from textclf.splits import SPLITS, read_classes, row_sample
 from textclf.text.tokenize import PreparedSplit, read_split
@@ -62,6 +68,7 @@ def _load(variant: Variant, prepared_dir: str | Path) -> dict[str, PreparedSplit
 
 def train_tfidf(variant: Variant, *, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Fit on train, score val and test, write model.pkl + the common results files."""
+    started = time.time()
     vid, cfg = variant.id, variant.model
     if not isinstance(cfg, TfidfConfig):
         raise ParamsError(f"{vid}: train_tfidf needs model type 'tfidf_logreg', got {cfg.type!r}")
@@ -97,7 +104,7 @@ def train_tfidf(variant: Variant, *, prepared_dir: str | Path, out_dir: str | Pa
         variant=vid, model_type="tfidf_logreg", reported_epoch=1, eval_split="val", report_epoch="last",
         early_stopped=False, device="cpu", precision="float64", sparse_embeddings=None,
         quick=variant.quick is not None, empty_rows=None, resumed_from_epoch=None,
-        vocab_size=len(pipe.named_steps["tfidf"].vocabulary_), hardware=cpu_model(),
+        vocab_size=len(pipe.named_steps["tfidf"].vocabulary_), hardware=cpu_model(), **wall_clock(started),
     )
     log.info("%s: test accuracy %.4f, macro-F1 %.4f (%d features, %.1fs)", vid, metrics["accuracy"],
              metrics["macro_f1"], metrics["vocab_size"], seconds)

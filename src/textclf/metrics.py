@@ -7,6 +7,7 @@ Neural variants and the TF-IDF baseline both end here, so `metrics.json`, `histo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from textclf.atomic import atomic_path, write_json, write_parquet
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "tokens_per_s", "lr"]
 NEVER_LEARNED_MARGIN = 0.02
 """A run whose final train accuracy is within this of the majority-class rate never learned."""
+TIMING_KEYS = frozenset({"seconds_per_epoch", "tokens_per_second", "resumed_from_epoch",
+                         "started_at", "finished_at", "wall_seconds"})
+"""The metrics.json fields that measure time, not results: two exact reruns differ only in these."""
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any] | None:
@@ -64,6 +68,15 @@ def never_learned(train_acc: float, train_labels: np.ndarray, test: Mapping[str,
 
 def acc_per_mparam(accuracy: float, trainable_params: int) -> float | None:
     return accuracy / (trainable_params / 1e6) if trainable_params else None
+
+
+def wall_clock(started: float) -> dict[str, Any]:
+    """When the run's process trained (UTC, ISO 8601) and for how long (time.time() at its start
+    to now: loading, training and evaluation): the report's wall time of a study comes from these."""
+    finished = datetime.now(UTC)
+    return {"started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+            "finished_at": finished.isoformat(timespec="seconds"),
+            "wall_seconds": round(finished.timestamp() - started, 3)}
 
 
 def run_summary(

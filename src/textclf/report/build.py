@@ -30,6 +30,7 @@ from textclf.report.stats import analyze_study, summary_metrics
 from textclf.report.stats_render import render_study_section, stats_figure
 from textclf.report.sweep import sweep_section
 from textclf.report.trainsize import train_size_section
+from textclf.report.walltime import study_wall_time, wall_time_line
 
 # the numbers a reader compares first, right after the variant's name (a wide table scrolls)
 TABLE_COLUMNS = ["variant", "dataset", "rank", "accuracy", "reference", "delta", "seed", "setting", "n_train",
@@ -202,7 +203,8 @@ def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> 
                      "test rows": _span(done["n_test"]) if len(done) else "",
                      "seeds": m["detail"]["seed_list"] or "", "variants run": f"{m['variants_done']} of "
                      f"{m['variants_done'] + m['detail']['variants_missing']}",
-                     "best variant": m["best"] or "", "best accuracy": m["acc"]})
+                     "best variant": m["best"] or "", "best accuracy": m["acc"],
+                     "wall time": format_duration(m["detail"]["wall_seconds"]) if m["detail"]["wall_seconds"] else ""})
     return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
 
 
@@ -387,12 +389,12 @@ def _training_time_lines(mode: str, done: pd.DataFrame) -> list[str]:
     hardware = recorded.astype(object).map(lambda v: v if isinstance(v, str) else "hardware not recorded")
     parts = [f"{format_duration(float(seconds[hardware == hw].sum()))} on {hw} ({_runs(int((hardware == hw).sum()))})"
              for hw in sorted(hardware.unique())]
-    lines = [f"Training time (sum over runs): {', '.join(parts)}."]
+    lines = [f"Training time (sum over runs): {', '.join(parts)}.", wall_time_line(done)]
     on_gpu = hardware.str.endswith(" GPU")
     estimate = estimate_line(mode, dict(zip(done.loc[~on_gpu, "results"], seconds[~on_gpu], strict=True)))
     if estimate:
         lines += [estimate + (" (CPU runs only: the estimate is for this machine's CPU)" if on_gpu.any() else "")]
-    return lines + [""]
+    return [line for line in lines if line] + [""]
 
 
 def _pending_cost(mode: str, pending: pd.DataFrame) -> str:
@@ -505,6 +507,7 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
     n_train = sorted({int(v) for v in done["n_train"].dropna()})
     n_test = sorted({int(v) for v in done["n_test"].dropna()})
     n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
+    wall = study_wall_time(done) if len(done) else None
     nested: dict[str, Any] = {}
     for key, value in stat_metrics.items():  # "[<dataset>.]<variant>.mean" -> nested dicts
         head, _, leaf = key.rpartition(".")
@@ -537,6 +540,8 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
             "seed_list": _seeds(done["seed"]) if len(done) else None,
             "vectors": _vectors(done) if len(done) else None,
             "hardware": _hardware(done) if len(done) else None,
+            "wall_seconds": round(wall.seconds, 1) if wall else None,  # report/walltime.py
+            "wall_runs_timed": wall.timed if wall else 0,
             # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
             "ci": {head.replace(".", "/"): value for head, value in nested.items()},
             "by_variant": by_variant,

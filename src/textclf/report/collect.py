@@ -88,7 +88,8 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
-                "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test", "n_val"):
+                "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test", "n_val",
+                "started_at", "finished_at", "wall_seconds"):
         if col not in frame:
             frame[col] = math.nan
     frame["delta"] = frame["accuracy"] - frame["reference"]
@@ -144,6 +145,9 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "quick": metrics.get("quick"),
         "hardware": hardware_label(metrics.get("hardware")),
         "torch_version": metrics.get("torch_version"),
+        "started_at": metrics.get("started_at"),
+        "finished_at": metrics.get("finished_at"),
+        "wall_seconds": metrics.get("wall_seconds"),
         "best_epoch": metrics.get("best_epoch"),
         "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),

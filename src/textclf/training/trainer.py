@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,13 @@ import torch
 from textclf.atomic import atomic_path
 from textclf.config import ParamsError
 from textclf.errors import DataError
-from textclf.metrics import classification_metrics, predictions_frame, run_summary, write_results
+from textclf.metrics import (
+    classification_metrics,
+    predictions_frame,
+    run_summary,
+    wall_clock,
+    write_results,
+)
 from textclf.models import build_model, count_trainable_parameters
 from textclf.settings import Variant, to_dict
 from textclf.splits import SPLITS, read_classes, row_sample
@@ -321,6 +328,7 @@ def train_variant(
     (epoch, history row) is called after each epoch's checkpoint is written (tests use it to
     interrupt a run). Returns the metrics.json document.
     """
+    started = time.time()
     check_inputs(variant, embedding_path)
     cpu_info = configure_cpu()  # denormals flushed, freed memory kept, job threads (device.py)
     vid, model_cfg, cfg = variant.id, variant.model, variant.training
@@ -376,7 +384,7 @@ def train_variant(
         report_epoch=cfg.report_epoch, early_stopped=progress.stopped_early, device=str(device),
         precision=precision.name, sparse_embeddings=sparse_why, quick=variant.quick is not None,
         empty_rows={name: data.split(name).empty_rows for name in SPLITS}, resumed_from_epoch=resumed_from,
-        vocab_size=data.vocab_size, **window_facts, **cpu_info, **machine_info(device),
+        vocab_size=data.vocab_size, **window_facts, **cpu_info, **machine_info(device), **wall_clock(started),
     )
     _write_model(out_dir / "model.pt", model, variant, data, sparse, reported_epoch)
     write_results(out_dir, metrics=metrics, history=progress.history,
