@@ -398,7 +398,7 @@ def captured(monkeypatch, tmp_path):
         figs.append(fig)
         return path
 
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(figures, "save_figure", keep)
     yield figs
     for fig in figs:
         matplotlib.pyplot.close(fig)

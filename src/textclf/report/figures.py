@@ -30,7 +30,7 @@ SPLIT_STYLES = {"val": "-", "test": "--", "train": ":"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def _wrap(setting: str, width: int = 110) -> str:
+def wrap_setting(setting: str, width: int = 110) -> str:
     """The setting line under a title, broken at its ' · ' separators so it never runs into the
     colour bar or past the figure's edge."""
     lines, line = [], ""
@@ -42,7 +42,7 @@ def _wrap(setting: str, width: int = 110) -> str:
         line = candidate
     return "\n".join([*lines, line])
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -118,9 +118,9 @@ def learning_curves(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFr
     handles += [Line2D([], [], color="black", ls=SPLIT_STYLES[s], label=names[s])
                 for s in ("val", "test", "train") if s in splits_seen]
     _legend_outside(fig, handles)
-    fig.suptitle(f"{title}\n{_wrap(setting)}", fontsize=10)
+    fig.suptitle(f"{title}\n{wrap_setting(setting)}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _pareto(points: pd.DataFrame) -> set[int]:
@@ -172,9 +172,9 @@ def accuracy_vs_params(table: pd.DataFrame, title: str, setting: str, colors: Ma
         ax.set(title=f"{dataset}: test accuracy vs. trainable parameters", xlabel=xlabel, ylabel="test accuracy")
         ax.grid(alpha=0.3)
         ax.margins(y=0.12)
-    fig.suptitle(f"{title}\n{_wrap(setting)}", fontsize=10)
+    fig.suptitle(f"{title}\n{wrap_setting(setting)}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str, setting: str,
@@ -197,5 +197,5 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: st
     ax.set(xlabel="predicted class", ylabel="true class")
     # over the whole figure (matrix and colour bar), wrapped to its width: never under the bar
     fig.suptitle(f"{title}\nrow-normalised (share of each true class), counts in brackets\n"
-                 f"{_wrap(setting, int(11 * (size + 1)))}", fontsize=9)
-    return _save(fig, path)
+                 f"{wrap_setting(setting, int(11 * (size + 1)))}", fontsize=9)
+    return save_figure(fig, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from textclf.report.figures import _save, _wrap, plt
+from textclf.report.figures import plt, save_figure, wrap_setting
 from textclf.report.markdown import md_table
 from textclf.report.stats import accuracy_interval
 
@@ -97,9 +97,9 @@ def train_size_section(study: str, done: pd.DataFrame, figures: Path, setting: s
         if extended:
             lines += [f"The last column extends each model's last per-doubling gain to the reference's {ref:,} "
                       "rows: a rough guide (gains usually shrink as rows grow), not a measurement.", ""]
-    fig.suptitle(f"{study}: accuracy by training-set size\n{_wrap(setting)}", fontsize=10)
+    fig.suptitle(f"{study}: accuracy by training-set size\n{wrap_setting(setting)}", fontsize=10)
     fig.tight_layout()
-    path = _save(fig, figures / f"{study}_train_size.png")
+    path = save_figure(fig, figures / f"{study}_train_size.png")
     lines += [f"![{study}: accuracy by training-set size](figures/{path.name})", ""]
     return lines, path
 
