@@ -208,7 +208,7 @@ def test_a_studys_wall_time_is_the_time_any_of_its_runs_was_in_progress():
     assert (wall.seconds, wall.timed, wall.runs) == (70 * 60, 3, 4)
     line = wall_time_line(runs)
     assert line.startswith("Wall time: 70 min with at least one of its runs in progress (3 runs, 2026-12-05 10:00 "
-                           "to 2026-12-06 09:10 UTC") and "1 run made before runs recorded their clock left out" in line
+                           "to 2026-12-06 09:10 UTC") and "1 run without a recorded start and finish left out" in line
     assert study_wall_time(runs.iloc[3:]) is None and "not recorded (1 run made before" in wall_time_line(runs.iloc[3:])
 
 

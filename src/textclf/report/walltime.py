@@ -59,7 +59,7 @@ def wall_time_line(done: pd.DataFrame) -> str | None:
     return (f"Wall time: {format_duration(wall.seconds)} with at least one of its runs in progress "
             f"({_runs(wall.timed)}, {wall.first.strftime(day)} to {last} UTC; "
             "runs of other studies may have shared the machine"
-            + (f"; {_runs(untimed)} made before runs recorded their clock left out" if untimed else "") + ").")
+            + (f"; {_runs(untimed)} without a recorded start and finish left out" if untimed else "") + ").")
 
 
 def _runs(n: int) -> str:
