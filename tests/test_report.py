@@ -223,7 +223,7 @@ def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
     summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
     assert ("Wall time: 40 min with at least one of its runs in progress (2 runs, 2026-12-05 10:00 to 10:40 UTC; "
-            "runs of other studies may have shared the machine; 1 run made before") in text
+            "runs of other studies may have shared the machine; 1 run without a recorded") in text
     overview = text[text.index("## Overview"):text.index("## Headline")]
     assert "| wall time |" in overview and "| 40 min |" in overview
     assert (summary["studies"]["s"]["detail"]["wall_seconds"], summary["studies"]["s"]["detail"]["wall_runs_timed"]) \
