@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import yaml
 
 from helpers import REPO, fixture_params, with_studies
@@ -325,6 +326,31 @@ def test_agnews_delta_against_120000_rows_and_baselines_ranked_per_dataset(tmp_p
     assert "baselines_curves.png" not in text  # TF-IDF has no epochs: no "curve"
 
 
+def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    studies = {"agn": {"datasets": ["ag_news"], "vocab": "basic_min10", "model": "lstm_base", "variants": {"lstm": {}}},
+               "baselines": {"datasets": ["ag_news"], "model": "tfidf_logreg", "variants": {"tfidf": {}}}}
+    labels = rng.integers(0, 4, 400)
+    runs = {"agn/lstm": 0.1, "baselines/tfidf": 0.3}
+    for run, rate in runs.items():
+        write_run(tmp_path / f"results/full/ag_news/{run}/seed1", labels, rate, rng)
+    write_stats(tmp_path, "ag_news", 100, 400)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(_params(studies, datasets=("ag_news",))), tmp_path / "reports")
+    right = {run: (pd.read_parquet(tmp_path / f"results/full/ag_news/{run}/seed1/predictions.parquet")
+                   .eval("pred == label").to_numpy()) for run in runs}
+    ours, theirs = right["agn/lstm"], right["baselines/tfidf"]
+    better, worse = int((ours & ~theirs).sum()), int((~ours & theirs).sum())
+    p = scipy.stats.binomtest(better, better + worse, 0.5).pvalue  # McNemar, exact
+    text = (tmp_path / "reports/summary.md").read_text()
+    section = text[text.index("## Headline\n"):]
+    header = next(line for line in section.splitlines() if line.startswith("| study |"))
+    row = next(line for line in section.splitlines() if line.startswith("| agn |"))
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
+                     strict=True))
+    assert cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p {p:.2g})" and p < 0.001
+
+
 def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):
     out, _, _ = report
     stale = out / "figures" / "old_study_curves.png"
@@ -530,7 +556,7 @@ def test_training_size_curve_per_model_with_gain_per_doubling(tmp_path, monkeypa
     headline = text[text.index("## Headline"):text.index("\n## ", text.index("## Headline") + 3)]
     (row,) = [line for line in headline.splitlines() if line.startswith("| ts |")]
     # TF-IDF on the same rows is the whole-split one, and only the neural variants are counted
-    assert f"| {accs[('tfidf', 20_000)]:.4f} | 3 of 3 |" in row
+    assert f"| {accs[('tfidf', 20_000)]:.4f} | " in row and row.endswith("| 3 of 3 |")
     assert (tmp_path / "reports/figures/ts_train_size.png").read_bytes()[:8] == PNG_MAGIC
 
 

@@ -379,6 +379,29 @@ def _compare_with_best(items: Mapping[str, _Items], best: str, alpha: float = 0.
         for (name, d, p), ph in zip(raw, p_holm, strict=True)}
 
 
+def paired_against(ours: Mapping[int, pd.DataFrame], theirs: Mapping[int, pd.DataFrame],
+                   alpha: float = 0.05) -> Comparison | None:
+    """One model (predictions per seed) against another on the same test items, with the exact
+    paired test: the headline's "is it really better than TF-IDF" (None when the two were scored
+    on different items or one has no predictions)."""
+    runs = pd.DataFrame([{"variant": name, "seed": seed} for name, preds in (("ours", ours), ("theirs", theirs))
+                         for seed in preds])
+    if not ours or not theirs:
+        return None
+    try:
+        items, lacking = _aligned_items(runs, {("ours", s): f for s, f in ours.items()}
+                                        | {("theirs", s): f for s, f in theirs.items()})
+    except ValueError:
+        return None
+    if lacking:
+        return None
+    diff, scale = _scaled_diff(items["ours"], items["theirs"])
+    d, p = diff / scale, sign_flip_pvalue(diff)
+    return Comparison(variant="ours", best="theirs", n_items=int(d.size), better_items=float(np.clip(d, 0, None).sum()),
+                      worse_items=float(np.clip(-d, 0, None).sum()), diff=float(d.mean()), p_value=p,
+                      p_holm=p, significant=p < alpha)
+
+
 # --------------------------------------------------------------------------- twins
 
 
