@@ -31,7 +31,7 @@ def _params(studies, datasets=("imdb",)):
 
 
 def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick=False, eval_split="val",
-              epochs=2, model="rnn", hardware=None, clock=None):
+              epochs=2, model="rnn", hardware=None, clock=None, val=None):
     """One replica's results (metrics.json, history.csv, predictions.parquet) with `rate` of
     the labels flipped; returns its accuracy."""
     out.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,8 @@ def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick
         "seconds_per_epoch": 1.5, "epochs_run": epochs, "never_learned": False, "n_train": n_train,
         "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model,
         **({"hardware": hardware[0], "torch_version": hardware[1]} if hardware else {}),
-        **({"started_at": clock[0], "finished_at": clock[1]} if clock else {})}))
+        **({"started_at": clock[0], "finished_at": clock[1]} if clock else {}),
+        **({"val": {"accuracy": val}} if val is not None else {})}))
     epoch = np.arange(1, epochs + 1)
     pd.DataFrame({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.5 + 0.1 * epoch,
                   "val_loss": 0.9 / epoch, "val_acc": np.linspace(0.6, accuracy, epochs)}).to_csv(out / "history.csv",
@@ -231,6 +232,21 @@ def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
         == (2400.0, 2)
 
 
+def test_the_variant_chosen_on_validation_is_named_beside_the_test_ranking(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    accs = {name: write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, rate, rng, val=val)
+            for name, rate, val in [("a", 0.1, 0.70), ("b", 0.2, 0.80), ("c", 0.3, 0.75)]}
+    write_stats(tmp_path, "imdb", 100, 200)
+    monkeypatch.chdir(tmp_path)
+    summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert (f"**Chosen on validation** (imdb): `b`, validation accuracy 0.8000, test {accs['b']:.4f}") in text
+    assert accs["a"] > accs["b"]  # the test ranking would have picked another
+    assert summary["studies"]["s"]["detail"]["chosen_on_validation"] == {
+        "imdb": {"variant": "b", "val_accuracy": 0.8, "accuracy": pytest.approx(accs["b"])}}
+
+
 def test_summary_json_study_keys_never_collide_with_params_study_keys():
     """`dvc exp show` puts params and metrics columns side by side: a study's metric keys must
     not be names params.yaml uses inside a study, or the README's --drop recipe would hide
@@ -348,7 +364,7 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
     row = next(line for line in section.splitlines() if line.startswith("| agn |"))
     cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
                      strict=True))
-    assert cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p {p:.2g})" and p < 0.001
+    assert p < 1e-4 and cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p < 0.0001)"
 
 
 def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):

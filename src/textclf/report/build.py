@@ -272,7 +272,8 @@ def _seed_predictions(runs: pd.DataFrame) -> dict[int, pd.DataFrame]:
 def _versus(comparison: Comparison | None) -> str:
     if comparison is None:
         return ""
-    return f"{comparison.diff:+.4f} (p {comparison.p_value:.2g})"
+    p = comparison.p_value
+    return f"{comparison.diff:+.4f} " + ("(p < 0.0001)" if p < 1e-4 else f"(p {p:.2g})")
 
 
 def _datasets_section(job: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
@@ -344,6 +345,7 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
         shown = [c for c in TABLE_COLUMNS if c in shown_rows and _has_values(shown_rows[c])]
         lines += [md_table(shown_rows[shown]), ""]
     lines += _cross_size_note(study, done)
+    lines += _validation_choice_lines(done)
     colors = variant_colors(rows["variant"])
     setting = setting_line(done, markdown=False)
     lines += _figures(study, done, figures, colors, setting, written)
@@ -439,6 +441,28 @@ def _pending_line(job: Mapping[str, Any], study: str, pending: pd.DataFrame) -> 
                                  for (vid, status), g in groups)
     return (f"**Missing or failed** ({job['mode']} setting): {what} without usable results{names}"
             f"{_pending_cost(job['mode'], pending)}; to run them: `{_run_command(job, study)}`.")
+
+
+def validation_choice(done: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per dataset, the variant with the highest mean validation accuracy over its seeds (when
+    at least two variants have one): the choice a user makes without looking at test."""
+    if "val_accuracy" not in done:
+        return {}
+    chosen = {}
+    for dataset, group in done.dropna(subset=["val_accuracy"]).groupby("dataset"):
+        means = group.groupby("variant")[["val_accuracy", "accuracy"]].mean()
+        if len(means) >= 2:
+            best = str(means["val_accuracy"].idxmax())
+            chosen[str(dataset)] = {"variant": best, "val_accuracy": _num(means.loc[best, "val_accuracy"]),
+                                    "accuracy": _num(means.loc[best, "accuracy"])}
+    return chosen
+
+
+def _validation_choice_lines(done: pd.DataFrame) -> list[str]:
+    lines = [f"**Chosen on validation** ({dataset}): `{c['variant']}`, validation accuracy {c['val_accuracy']:.4f}, "
+             f"test {c['accuracy']:.4f} (means over its seeds; the table ranks by test accuracy, as the references did)."
+             for dataset, c in validation_choice(done).items()]
+    return [*lines, ""] if lines else []
 
 
 def _has_values(column: pd.Series) -> bool:
@@ -559,6 +583,7 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
             "hardware": _hardware(done) if len(done) else None,
             "wall_seconds": round(wall.seconds, 1) if wall else None,  # report/walltime.py
             "wall_runs_timed": wall.timed if wall else 0,
+            "chosen_on_validation": validation_choice(done),
             # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
             "ci": {head.replace(".", "/"): value for head, value in nested.items()},
             "by_variant": by_variant,

@@ -149,6 +149,9 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "finished_at": metrics.get("finished_at"),
         "wall_seconds": metrics.get("wall_seconds"),
         "best_epoch": metrics.get("best_epoch"),
+        # validation accuracy of the reported weights, for choosing a variant without test (None
+        # for variants that train on their validation rows or evaluate on test)
+        "val_accuracy": (metrics.get("val") or {}).get("accuracy") if metrics.get("eval_split", "val") == "val" else None,
         "confusion_matrix": metrics.get("confusion_matrix"),
         "classes": metrics.get("classes"),
     }
