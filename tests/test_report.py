@@ -426,6 +426,8 @@ def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatc
     assert by_variant["a-fix"]["n_seeds"] == 3 and by_variant["a-fix"]["std"] > 0
     assert by_variant["a-fix"]["seed_list"] == "1,2,3"
     assert summary["studies"]["s"]["best"] == "a-fix"
+    # the study's headline accuracy is the best variant's mean over its seeds, not its luckiest run
+    assert summary["studies"]["s"]["acc"] == pytest.approx(by_variant["a-fix"]["mean"])
 
 
 # ----------------------------------------------------------------- figures, one by one

@@ -541,10 +541,12 @@ STUDY_KEYS = ("acc", "acc_ci_low", "acc_ci_high", *HEADLINE_KEYS[1:], "best_accu
 
 
 def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any]) -> dict[str, Any]:
-    """summary.json's entry of one study: `acc` (best test accuracy), `best` (its variant),
+    """summary.json's entry of one study: `acc` (best test accuracy, mean over seeds), `best` (its variant),
     `mode`, `n_train`, `n_test` as the results say; under `detail` the rest, with per-variant
     numbers (each with its setting) under `detail.by_variant`."""
-    best = done.iloc[done["accuracy"].to_numpy().argmax()] if len(done) else None
+    # the best variant by its mean over seeds, as the headline and the statistics rank it
+    means = done.groupby(["dataset", "variant"])["accuracy"].mean() if len(done) else None
+    best = {"variant": means.idxmax()[1], "accuracy": means.max()} if means is not None else None
     n_train = sorted({int(v) for v in done["n_train"].dropna()})
     n_test = sorted({int(v) for v in done["n_test"].dropna()})
     n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
