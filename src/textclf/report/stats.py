@@ -86,7 +86,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -367,16 +367,19 @@ def _compare_with_best(items: Mapping[str, _Items], best: str, alpha: float = 0.
     others = [name for name in items if name != best]
     if best not in items or not others:
         return {}
-    raw = []
-    for name in others:
-        diff, scale = _scaled_diff(items[name], items[best])
-        raw.append((name, diff / scale, sign_flip_pvalue(diff)))
-    _, p_holm, _, _ = multipletests([p for _, _, p in raw], alpha=alpha, method="holm")
-    return {name: Comparison(
-        variant=name, best=best, n_items=int(d.size), better_items=float(np.clip(d, 0, None).sum()),
-        worse_items=float(np.clip(-d, 0, None).sum()), diff=float(d.mean()), p_value=float(p),
-        p_holm=float(ph), significant=bool(ph < alpha))
-        for (name, d, p), ph in zip(raw, p_holm, strict=True)}
+    raw = {name: _compare(name, items[name], best, items[best]) for name in others}
+    _, p_holm, _, _ = multipletests([c.p_value for c in raw.values()], alpha=alpha, method="holm")
+    return {name: replace(c, p_holm=float(ph), significant=bool(ph < alpha))
+            for (name, c), ph in zip(raw.items(), p_holm, strict=True)}
+
+
+def _compare(name: str, a: _Items, best: str, b: _Items) -> Comparison:
+    """a against b on the same items: per-item differences and the exact paired p (uncorrected)."""
+    diff, scale = _scaled_diff(a, b)
+    d, p = diff / scale, sign_flip_pvalue(diff)
+    return Comparison(variant=name, best=best, n_items=int(d.size), better_items=float(np.clip(d, 0, None).sum()),
+                      worse_items=float(np.clip(-d, 0, None).sum()), diff=float(d.mean()), p_value=float(p),
+                      p_holm=float(p), significant=False)
 
 
 def paired_against(ours: Mapping[int, pd.DataFrame], theirs: Mapping[int, pd.DataFrame],
@@ -384,10 +387,10 @@ def paired_against(ours: Mapping[int, pd.DataFrame], theirs: Mapping[int, pd.Dat
     """One model (predictions per seed) against another on the same test items, with the exact
     paired test: the headline's "is it really better than TF-IDF" (None when the two were scored
     on different items or one has no predictions)."""
-    runs = pd.DataFrame([{"variant": name, "seed": seed} for name, preds in (("ours", ours), ("theirs", theirs))
-                         for seed in preds])
     if not ours or not theirs:
         return None
+    runs = pd.DataFrame([{"variant": name, "seed": seed} for name, preds in (("ours", ours), ("theirs", theirs))
+                         for seed in preds])
     try:
         items, lacking = _aligned_items(runs, {("ours", s): f for s, f in ours.items()}
                                         | {("theirs", s): f for s, f in theirs.items()})
@@ -395,11 +398,8 @@ def paired_against(ours: Mapping[int, pd.DataFrame], theirs: Mapping[int, pd.Dat
         return None
     if lacking:
         return None
-    diff, scale = _scaled_diff(items["ours"], items["theirs"])
-    d, p = diff / scale, sign_flip_pvalue(diff)
-    return Comparison(variant="ours", best="theirs", n_items=int(d.size), better_items=float(np.clip(d, 0, None).sum()),
-                      worse_items=float(np.clip(-d, 0, None).sum()), diff=float(d.mean()), p_value=p,
-                      p_holm=p, significant=p < alpha)
+    comparison = _compare("ours", items["ours"], "theirs", items["theirs"])
+    return replace(comparison, significant=comparison.p_value < alpha)
 
 
 # --------------------------------------------------------------------------- twins
