@@ -81,14 +81,17 @@ def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = Non
         "",
     ]
     summary: dict[str, Any] = {"mode": mode, "job_sha256": job_sha256, "studies": {}}
+    # each run's predictions read once for the study statistics and the headline: a damaged
+    # file gives one warning and counts as missing
+    predictions = {r.results: load_predictions(r.results) for r in table[table["accuracy"].notna()].itertuples()}
     sections: list[str] = []
     for study in studies:
         rows = table[table["study"] == study]
-        section, metrics = _study_section(job, study, rows, figures, written)
+        section, metrics = _study_section(job, study, rows, figures, written, predictions)
         sections += section
         summary["studies"][study] = metrics
     lines += _overview(table, summary["studies"])
-    lines += _headline_section(table, summary["studies"], job)
+    lines += _headline_section(table, summary["studies"], job, predictions)
     lines += sections
     lines += _datasets_section(job, table)
     _remove_stale(figures, written)
@@ -218,7 +221,7 @@ def _neural_variants(table: pd.DataFrame, study: str, dataset: str) -> int:
 
 
 def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]],
-                      job: Mapping[str, Any]) -> list[str]:
+                      job: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame | None]) -> list[str]:
     """Per study and dataset: the best variant (by test accuracy, as the references ranked) with
     its 95 % interval, its published number, the study's best published number and the TF-IDF
     baseline on the same rows, with the train size, seeds, vectors and hardware behind it."""
@@ -226,7 +229,7 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
     # the baseline trained on every training row (a train_fraction study's smaller samples are not "the same rows")
     whole = done[(done["model"] == BASELINE_MODEL) & (done["train_fraction"].fillna(1.0) == 1.0)]
     tfidf = whole.groupby("dataset")["accuracy"].mean().to_dict()
-    tfidf_preds = {dataset: _seed_predictions(group) for dataset, group in whole.groupby("dataset")}
+    tfidf_preds = {dataset: _seed_predictions(group, predictions) for dataset, group in whole.groupby("dataset")}
     rows = []
     for study, metrics in studies.items():
         ours = done[(done["study"] == study) & (done["model"] != BASELINE_MODEL)]
@@ -246,7 +249,8 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                 "its reference": best_rows["reference"].iloc[0],
                 "best reference": max(refs) if refs else math.nan,
                 "TF-IDF, same rows": tfidf.get(dataset, math.nan),
-                "vs TF-IDF (paired p)": _versus(paired_against(_seed_predictions(best_rows), tfidf_preds.get(dataset, {}))),
+                "vs TF-IDF (paired p)": _versus(paired_against(_seed_predictions(best_rows, predictions),
+                                                               tfidf_preds.get(dataset, {}))),
                 "variants run": f"{group['variant'].nunique()} of {_neural_variants(table, study, dataset)}",
             })
     if not rows:
@@ -263,9 +267,9 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
             md_table(pd.DataFrame(rows), formats=fmt), ""]
 
 
-def _seed_predictions(runs: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    """seed -> test predictions of these runs (those whose predictions.parquet can be read)."""
-    found = {int(r.seed): load_predictions(r.results) for r in runs.itertuples()}
+def _seed_predictions(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame | None]) -> dict[int, pd.DataFrame]:
+    """seed -> test predictions of these runs (those whose predictions.parquet could be read)."""
+    found = {int(r.seed): predictions.get(r.results) for r in runs.itertuples()}
     return {seed: frame for seed, frame in found.items() if frame is not None}
 
 
@@ -321,7 +325,7 @@ def _run_command(job: Mapping[str, Any], study: str) -> str:
     return f"snakemake --cores 2 {target} --config studies=[{study}]"
 
 
-def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[str, Any]]:
+def _study_section(job, study, rows, figures, written, predictions) -> tuple[list[str], dict[str, Any]]:
     spec = job["studies"][study]
     done = _rank(rows[rows["accuracy"].notna()])
     failed = rows[rows["status"].astype(str).str.startswith("failed")]
@@ -345,7 +349,8 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
         shown = [c for c in TABLE_COLUMNS if c in shown_rows and _has_values(shown_rows[c])]
         lines += [md_table(shown_rows[shown]), ""]
     lines += _cross_size_note(study, done)
-    lines += _validation_choice_lines(done)
+    chosen = validation_choice(done)
+    lines += _validation_choice_lines(chosen)
     colors = variant_colors(rows["variant"])
     setting = setting_line(done, markdown=False)
     lines += _figures(study, done, figures, colors, setting, written)
@@ -367,8 +372,6 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
             lines += ["Ranking by accuracy per million trainable parameters (per dataset, top 10):", "",
                       md_table(by_eff[["variant", "dataset", "seed", "accuracy", "trainable_params", "acc_per_mparam"]]),
                       ""]
-    # each run's predictions read once: a damaged file gives one warning and counts as missing
-    predictions = {r.results: load_predictions(r.results) for r in done.itertuples()}
     stat_lines, stat_metrics = _statistics(study, done, figures, setting, written, predictions)
     lines += stat_lines
     if spec.get("sweep"):
@@ -378,7 +381,7 @@ def _study_section(job, study, rows, figures, written) -> tuple[list[str], dict[
         written.update(figures / f"{study}_parallel.png" for _ in sweep_lines[:1])
         lines += sweep_lines
     lines += _training_time_lines(job["mode"], done)
-    metrics = _headline(study, rows, done, stat_metrics)
+    metrics = _headline(study, rows, done, stat_metrics, chosen)
     for dataset, group in done.groupby("dataset"):
         preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
         classes = job["datasets"][dataset]["classes"]
@@ -458,10 +461,10 @@ def validation_choice(done: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return chosen
 
 
-def _validation_choice_lines(done: pd.DataFrame) -> list[str]:
+def _validation_choice_lines(chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
     lines = [f"**Chosen on validation** ({dataset}): `{c['variant']}`, validation accuracy {c['val_accuracy']:.4f}, "
              f"test {c['accuracy']:.4f} (means over its seeds; the table ranks by test accuracy, as the references did)."
-             for dataset, c in validation_choice(done).items()]
+             for dataset, c in chosen.items()]
     return [*lines, ""] if lines else []
 
 
@@ -540,7 +543,8 @@ HEADLINE_KEYS = ("acc", "best", "mode", "n_train", "n_test")
 STUDY_KEYS = ("acc", "acc_ci_low", "acc_ci_high", *HEADLINE_KEYS[1:], "best_accuracy", "variants_done", "detail")
 
 
-def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any]) -> dict[str, Any]:
+def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any],
+              chosen: Mapping[str, Any]) -> dict[str, Any]:
     """summary.json's entry of one study: `acc` (best test accuracy, mean over seeds), `best` (its variant),
     `mode`, `n_train`, `n_test` as the results say; under `detail` the rest, with per-variant
     numbers (each with its setting) under `detail.by_variant`."""
@@ -585,7 +589,7 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
             "hardware": _hardware(done) if len(done) else None,
             "wall_seconds": round(wall.seconds, 1) if wall else None,  # report/walltime.py
             "wall_runs_timed": wall.timed if wall else 0,
-            "chosen_on_validation": validation_choice(done),
+            "chosen_on_validation": dict(chosen),
             # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
             "ci": {head.replace(".", "/"): value for head, value in nested.items()},
             "by_variant": by_variant,
