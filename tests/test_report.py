@@ -4,6 +4,7 @@ dataset per axis, labelled points, integer epochs, val/test named), summary.json
 error analysis and the ensemble's conditions."""
 
 import json
+import logging
 
 import matplotlib
 import numpy as np
@@ -365,6 +366,29 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
     cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
                      strict=True))
     assert p < 1e-4 and cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p < 0.0001)"
+
+
+def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_path, monkeypatch, caplog):
+    rng = np.random.default_rng(6)
+    studies = {"agn": {"datasets": ["ag_news"], "vocab": "basic_min10", "model": "lstm_base", "variants": {"lstm": {}}},
+               "baselines": {"datasets": ["ag_news"], "model": "tfidf_logreg", "variants": {"tfidf": {}}}}
+    labels = rng.integers(0, 4, 400)
+    for run, rate in {"agn/lstm": 0.1, "baselines/tfidf": 0.3}.items():
+        write_run(tmp_path / f"results/full/ag_news/{run}/seed1", labels, rate, rng)
+    damaged = tmp_path / "results/full/ag_news/agn/lstm/seed1/predictions.parquet"
+    damaged.write_bytes(b"not parquet")
+    write_stats(tmp_path, "ag_news", 100, 400)
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        build_report(report_job(_params(studies, datasets=("ag_news",))), tmp_path / "reports")
+    warnings = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(warnings) == 1 and "agn/lstm/seed1/predictions.parquet" in warnings[0]
+    text = (tmp_path / "reports/summary.md").read_text()
+    header, row = (next(line for line in text[text.index("## Headline\n"):].splitlines() if line.startswith(start))
+                   for start in ("| study |", "| agn |"))
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
+                     strict=True))
+    assert cells["best variant"] == "`lstm`" and cells["vs TF-IDF (paired p)"] == ""
 
 
 def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):
