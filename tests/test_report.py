@@ -15,7 +15,7 @@ import yaml
 
 from helpers import REPO, fixture_params, with_studies
 from textclf.plan import Plan
-from textclf.report import build_report, figures
+from textclf.report import build_report, figures, reference_gap
 from textclf.report.build import HEADLINE_KEYS, STUDY_KEYS
 from textclf.report.errors import error_analysis
 from textclf.report.walltime import study_wall_time, wall_time_line
@@ -389,6 +389,35 @@ def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_pa
     cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
                      strict=True))
     assert cells["best variant"] == "`lstm`" and cells["vs TF-IDF (paired p)"] == ""
+
+
+def test_a_reference_outside_our_interval_gets_its_known_causes_or_unexplained(tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 4, 400)
+    base = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
+            "variants": {"far": {}, "near": {"model": {"cell": "gru"}}}}
+    accs = {}
+    for study in ("plain", "known"):
+        for variant, rate in (("far", 0.1), ("near", 0.2)):
+            accs[study, variant] = write_run(tmp_path / f"results/full/imdb/{study}/{variant}/seed1", labels, rate,
+                                             rng, n_train=25_000)  # the reference's rows: no size cause
+    studies = {study: {**base, "reference": {"far": 0.99, "near": round(accs[study, "near"], 4)}}
+               for study in ("plain", "known")}
+    studies["known"]["known_differences"] = "other reviews in each split"
+    write_stats(tmp_path, "imdb", 25_000, 400)
+    monkeypatch.chdir(tmp_path)
+    summary = build_report(report_job(_params(studies)), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    for study, cause in (("plain", "**unexplained**"), ("known", "other reviews in each split")):
+        gaps = summary["studies"][study]["detail"]["outside_reference"]
+        assert list(gaps) == ["far"] and gaps["far"]["delta"] == pytest.approx(accs[study, "far"] - 0.99)
+        section = text[text.index(f"## {study}\n"):]
+        assert f"- {cause}: `far` {accs[study, 'far'] - 0.99:+.4f}\n" in section[:section.index("\n## ", 3)]
+    # train size and vectors are read from the runs themselves
+    assert reference_gap.train_rows_gap("cells_agnews", "ag_news", 23_498.0) == "23,498 vs 120,000 train rows"
+    assert reference_gap.train_rows_gap("cells_imdb", "imdb_8020", 40_000) is None
+    assert reference_gap.vectors_gap("glove100_004 50d frozen") == "GloVe 50d in place of 100d"
+    assert reference_gap.vectors_gap("glove50 50d") is None and reference_gap.vectors_gap(None) is None
 
 
 def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):

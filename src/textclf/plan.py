@@ -315,7 +315,7 @@ class Plan:
 
 def _report_view(study: Mapping[str, Any]) -> dict[str, Any]:
     """What the report shows of a study definition (not its variants: those come resolved)."""
-    view = {k: study[k] for k in ("description", "reference_source", "reference") if k in study}
+    view = {k: study[k] for k in ("description", "reference_source", "reference", "known_differences") if k in study}
     view["sweep"] = "search" in study or any("search" in v for v in study["variants"].values())
     return view
 

@@ -26,7 +26,19 @@ from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
 from textclf.report.markdown import md_table
-from textclf.report.stats import Comparison, analyze_study, paired_against, summary_metrics
+from textclf.report.reference_gap import (
+    outside_reference,
+    outside_reference_lines,
+    reference_train_rows,
+    train_rows_gap,
+)
+from textclf.report.stats import (
+    Comparison,
+    StudyStats,
+    analyze_study,
+    paired_against,
+    summary_metrics,
+)
 from textclf.report.stats_render import render_study_section, stats_figure
 from textclf.report.sweep import sweep_section
 from textclf.report.trainsize import train_size_section
@@ -37,18 +49,6 @@ TABLE_COLUMNS = ["variant", "dataset", "rank", "accuracy", "reference", "delta",
                  "n_test", "cell", "layers", "bidirectional", "hidden", "pooling", "embedding", "max_len",
                  "optimizer", "macro_f1", "trainable_params", "acc_per_mparam", "seconds_per_epoch", "epochs_run",
                  "hardware", "status"]
-
-# Training rows behind the published reference numbers (../shared/FIDELITY.md, DESIGN.md): the
-# official AG News train set (120,000 rows), IMDB re-split 80/20 (40,000) or 35k/5k/10k
-# (35,000), the official IMDB train set (25,000). A study may differ from its dataset's rule
-# (gru_scratch's reference ran on another corpus). A Δ between runs on different training-set
-# sizes gets this caveat beside it.
-REFERENCE_TRAIN_ROWS: dict[str, int | str] = {
-    "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000,
-}
-STUDY_REFERENCE_TRAIN_ROWS: dict[tuple[str, str], int | str] = {
-    ("gru_scratch", "imdb"): "another corpus (Amazon reviews, word2vec 300d)",
-}
 
 
 def build_report(job: Mapping[str, Any], out: Path, job_sha256: str | None = None) -> dict[str, Any]:
@@ -157,24 +157,13 @@ def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
     return f"**Setting**: {text}" if markdown else text
 
 
-def reference_train_rows(study: str, dataset: str) -> int | str | None:
-    return STUDY_REFERENCE_TRAIN_ROWS.get((study, dataset), REFERENCE_TRAIN_ROWS.get(dataset))
-
-
 def _delta_cell(study: str, row: Any) -> str:
     """Δ with the train-size caveat beside it when ours and the reference's differ."""
     if row.delta is None or (isinstance(row.delta, float) and math.isnan(row.delta)):
         return ""
     text = f"{row.delta:+.4f}"
-    ref_rows = reference_train_rows(study, row.dataset)
-    ours = row.n_train
-    if isinstance(ref_rows, str):
-        return f"{text} ⚠ reference: {ref_rows}"
-    if ref_rows is None:
-        return f"{text} ⚠ reference train size unknown"
-    if ours is not None and not (isinstance(ours, float) and math.isnan(ours)) and int(ours) != ref_rows:
-        return f"{text} ⚠ {int(ours):,} vs {ref_rows:,} train rows"
-    return text
+    gap = train_rows_gap(study, row.dataset, row.n_train)
+    return f"{text} ⚠ {gap}" if gap else text
 
 
 def source_commit() -> str:
@@ -372,8 +361,10 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
             lines += ["Ranking by accuracy per million trainable parameters (per dataset, top 10):", "",
                       md_table(by_eff[["variant", "dataset", "seed", "accuracy", "trainable_params", "acc_per_mparam"]]),
                       ""]
-    stat_lines, stat_metrics = _statistics(study, done, figures, setting, written, predictions)
+    stat_lines, stat_metrics, analyses = _statistics(study, done, figures, setting, written, predictions)
     lines += stat_lines
+    gaps = outside_reference(study, spec, done, analyses)
+    lines += outside_reference_lines(gaps)
     if spec.get("sweep"):
         trials = [(run["variant"], json.loads((Path(run["results"]) / "metrics.json").read_text(encoding="utf-8")))
                   for run in job["runs"] if run["variant"]["study"] == study and run["results"] in set(done["results"])]
@@ -382,6 +373,7 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
         lines += sweep_lines
     lines += _training_time_lines(job["mode"], done)
     metrics = _headline(study, rows, done, stat_metrics, chosen)
+    metrics["detail"]["outside_reference"] = gaps
     for dataset, group in done.groupby("dataset"):
         preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
         classes = job["datasets"][dataset]["classes"]
@@ -598,10 +590,13 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
 
 
 def _statistics(study: str, done: pd.DataFrame, figures: Path, setting: str, written: set[Path],
-                predictions_by_run: Mapping[str, pd.DataFrame | None]) -> tuple[list[str], dict[str, Any]]:
-    """Seeds, intervals and paired tests (report/stats.py), once per test set of the study."""
+                predictions_by_run: Mapping[str, pd.DataFrame | None]
+                ) -> tuple[list[str], dict[str, Any], dict[str, StudyStats]]:
+    """Seeds, intervals and paired tests (report/stats.py), once per test set of the study:
+    its lines, its summary.json metrics and the analysis per dataset."""
     lines: list[str] = []
     metrics: dict[str, Any] = {}
+    analyses: dict[str, StudyStats] = {}
     datasets = sorted(done["dataset"].unique())
     for dataset in datasets:
         group = done[done["dataset"] == dataset]
@@ -609,7 +604,7 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path, setting: str, wri
                              "accuracy": group["accuracy"].astype(float), "n_test": group["n_test"].astype(int),
                              "reference": group["reference"].astype(float)})
         predictions = {(r.variant, int(r.seed)): _contract(predictions_by_run[r.results]) for r in group.itertuples()}
-        analysis = analyze_study(runs, predictions)
+        analysis = analyses[dataset] = analyze_study(runs, predictions)
         name = study if len(datasets) == 1 else f"{study}_{dataset}"
         title = study if len(datasets) == 1 else f"{study} ({dataset})"
         figure = stats_figure(analysis, figures / f"{name}_accuracy_ci.png", f"{title} [{setting}]")
@@ -617,7 +612,7 @@ def _statistics(study: str, done: pd.DataFrame, figures: Path, setting: str, wri
         lines += [render_study_section(analysis, title=title, figure=f"figures/{figure.name}"), ""]
         flat = summary_metrics(analysis)
         metrics.update(flat if len(datasets) == 1 else {f"{dataset}.{k}": v for k, v in flat.items()})
-    return lines, metrics
+    return lines, metrics, analyses
 
 
 def _contract(frame: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -1,0 +1,108 @@
+"""Why a variant's accuracy differs from its published reference.
+
+Where the reference lies outside our 95 % interval, the report names the known causes of the
+gap (e.g. train size, vectors, the study's other known differences) or says the gap is
+unexplained. Train size and vectors are read from each run's own results; the rest is the
+study's `known_differences` in params.yaml (what its setup could not reproduce).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from textclf.report.stats import StudyStats
+
+# Training rows behind the published reference numbers (../shared/FIDELITY.md, DESIGN.md): the
+# official AG News train set (120,000 rows), IMDB re-split 80/20 (40,000) or 35k/5k/10k
+# (35,000), the official IMDB train set (25,000). A study may differ from its dataset's rule
+# (gru_scratch's reference ran on another corpus).
+REFERENCE_TRAIN_ROWS: dict[str, int | str] = {
+    "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000,
+}
+STUDY_REFERENCE_TRAIN_ROWS: dict[tuple[str, str], int | str] = {
+    ("gru_scratch", "imdb"): "another corpus (Amazon reviews, word2vec 300d)",
+}
+UNEXPLAINED = "unexplained"
+
+# "glove100 50d", "glove100_004 50d frozen": vectors named for one size, run at another
+_RESIZED_VECTORS = re.compile(r"^glove(\d+)\S*\s+(\d+)d\b")
+
+
+def reference_train_rows(study: str, dataset: str) -> int | str | None:
+    return STUDY_REFERENCE_TRAIN_ROWS.get((study, dataset), REFERENCE_TRAIN_ROWS.get(dataset))
+
+
+def train_rows_gap(study: str, dataset: str, n_train: Any) -> str | None:
+    """How our training rows differ from the reference's, or None when they are the same."""
+    ref_rows = reference_train_rows(study, dataset)
+    if isinstance(ref_rows, str):
+        return f"reference: {ref_rows}"
+    if ref_rows is None:
+        return "reference train size unknown"
+    if n_train is not None and not (isinstance(n_train, float) and math.isnan(n_train)) and int(n_train) != ref_rows:
+        return f"{int(n_train):,} vs {ref_rows:,} train rows"
+    return None
+
+
+def vectors_gap(embedding: Any) -> str | None:
+    """'GloVe 50d in place of 100d' when a GloVe-<n>d variant ran with other vectors (offline)."""
+    found = _RESIZED_VECTORS.match(str(embedding)) if isinstance(embedding, str) else None
+    if found and found.group(1) != found.group(2):
+        return f"GloVe {found.group(2)}d in place of {found.group(1)}d"
+    return None
+
+
+def known_causes(study: str, spec: Mapping[str, Any], rows: pd.DataFrame) -> list[str]:
+    """The known differences from the reference behind one variant's runs (its seeds)."""
+    first = rows.iloc[0]
+    causes = [train_rows_gap(study, str(first["dataset"]), rows["n_train"].max()),
+              vectors_gap(first.get("embedding"))]
+    if spec.get("known_differences"):
+        causes.append(" ".join(str(spec["known_differences"]).split()))
+    return [c for c in causes if c]
+
+
+def outside_reference(study: str, spec: Mapping[str, Any], done: pd.DataFrame,
+                      analyses: Mapping[str, StudyStats]) -> dict[str, dict[str, Any]]:
+    """Per variant ('<dataset>/<variant>' when the study has several datasets) whose reference
+    lies outside our interval: ours, the reference, Δ, the interval and the causes."""
+    multi = len(analyses) > 1
+    found: dict[str, dict[str, Any]] = {}
+    for dataset, analysis in analyses.items():
+        for v in analysis.variants:
+            if v.reference_inside is not False:
+                continue
+            rows = done[(done["dataset"] == dataset) & (done["variant"] == v.variant)]
+            found[f"{dataset}/{v.variant}" if multi else v.variant] = {
+                "accuracy": round(v.mean, 6), "reference": v.reference, "delta": round(v.mean - v.reference, 6),
+                "ci_low": round(v.ci.low, 6), "ci_high": round(v.ci.high, 6), "n_seeds": v.n_seeds,
+                "causes": known_causes(study, spec, rows) or [UNEXPLAINED]}
+    return found
+
+
+def outside_reference_lines(gaps: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One bullet per set of causes, naming its variants with their Δ."""
+    if not gaps:
+        return []
+    by_causes: dict[tuple[str, ...], list[str]] = {}
+    for name, gap in sorted(gaps.items(), key=lambda item: item[1]["delta"]):
+        by_causes.setdefault(tuple(gap["causes"]), []).append(f"`{name}` {gap['delta']:+.4f}")
+    one_seed = any(gap["n_seeds"] == 1 for gap in gaps.values())
+    lines = [f"**Outside the reference's interval** ({len(gaps)} variant{'s' if len(gaps) != 1 else ''}: the "
+             "published number lies outside our 95 % interval; Δ = ours − reference"
+             + ("; with one seed the interval covers the test items' sampling only, not the spread "
+                "between training seeds" if one_seed else "") + "), by known cause:", ""]
+    for causes, names in by_causes.items():
+        label = "**unexplained**" if causes == (UNEXPLAINED,) else "; ".join(causes)
+        lines.append(f"- {label}: {', '.join(names)}")
+    return [*lines, ""]
+
+
+__all__ = ["REFERENCE_TRAIN_ROWS", "STUDY_REFERENCE_TRAIN_ROWS", "UNEXPLAINED", "known_causes",
+           "outside_reference", "outside_reference_lines", "reference_train_rows", "train_rows_gap",
+           "vectors_gap"]
