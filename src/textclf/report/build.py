@@ -249,7 +249,8 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
     return ["## Headline", "",
             "Best variant per study and dataset (by test accuracy, the references' ranking; a sweep "
             "study's view below also ranks by validation). Where a reference trained on other rows, "
-            "its study's Δ carries a ⚠; the vectors column says which vectors each row used. "
+            "its study's Δ carries a ⚠; *seeds* lists the seeds' numbers (`5`: one run, seed 5); the "
+            "vectors column says which vectors each row used. "
             "*vs TF-IDF*: the best variant's accuracy minus the TF-IDF row's on the same test items "
             "(seed-averaged), with the exact paired sign-flip test's two-sided p (McNemar's test for "
             "one seed); p ≥ 0.05 means the data do not tell the two apart.", "",
