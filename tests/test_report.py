@@ -391,7 +391,7 @@ def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_pa
     assert cells["best variant"] == "`lstm`" and cells["vs TF-IDF (paired p)"] == ""
 
 
-def test_a_reference_outside_our_interval_gets_its_known_causes_or_unexplained(tmp_path, monkeypatch):
+def test_a_reference_outside_our_interval_gets_what_differs_or_unexplained(tmp_path, monkeypatch):
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 4, 400)
     base = {"datasets": ["imdb"], "vocab": "basic_min10", "model": "lstm_base",
@@ -400,7 +400,7 @@ def test_a_reference_outside_our_interval_gets_its_known_causes_or_unexplained(t
     for study in ("plain", "known"):
         for variant, rate in (("far", 0.1), ("near", 0.2)):
             accs[study, variant] = write_run(tmp_path / f"results/full/imdb/{study}/{variant}/seed1", labels, rate,
-                                             rng, n_train=25_000)  # the reference's rows: no size cause
+                                             rng, n_train=25_000)  # the reference's rows: no size difference
     studies = {study: {**base, "reference": {"far": 0.99, "near": round(accs[study, "near"], 4)}}
                for study in ("plain", "known")}
     studies["known"]["known_differences"] = "other reviews in each split"
@@ -408,16 +408,55 @@ def test_a_reference_outside_our_interval_gets_its_known_causes_or_unexplained(t
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params(studies)), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
-    for study, cause in (("plain", "**unexplained**"), ("known", "other reviews in each split")):
+    for study, label, listed in (("plain", "**unexplained**", ["unexplained"]),
+                                 ("known", "other reviews in each split", ["other reviews in each split"])):
         gaps = summary["studies"][study]["detail"]["outside_reference"]
-        assert list(gaps) == ["far"] and gaps["far"]["delta"] == pytest.approx(accs[study, "far"] - 0.99)
+        assert list(gaps) == ["far"] and gaps["far"]["known_differences"] == listed  # `near` is inside
+        assert gaps["far"]["delta"] == pytest.approx(accs[study, "far"] - 0.99)
         section = text[text.index(f"## {study}\n"):]
-        assert f"- {cause}: `far` {accs[study, 'far'] - 0.99:+.4f}\n" in section[:section.index("\n## ", 3)]
-    # train size and vectors are read from the runs themselves
+        section = section[:section.index("\n## ", 3)]
+        assert f"- {label}: `far` {accs[study, 'far'] - 0.99:+.4f}\n" in section
+        assert "with one seed the interval covers the test items' sampling only" in section
+
+
+@pytest.mark.parametrize("mode", ["full", "quick"])
+def test_what_differs_from_the_reference_is_read_from_the_runs(tmp_path, monkeypatch, mode):
+    """Train rows and the quick caps come from each run's metrics.json, per dataset."""
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 4, 400)
+    study = {"datasets": ["ag_news", "imdb"], "vocab": "basic_min10", "model": "lstm_base",
+             "variants": {"far1": {}, "far2": {"model": {"cell": "gru"}}}, "reference": {"far1": 0.99, "far2": 0.99}}
+    rows = {"ag_news": 23_498, "imdb": 25_000} if mode == "full" else {"ag_news": 4_000, "imdb": 4_000}
+    for dataset, n_train in rows.items():
+        for variant, rate in (("far1", 0.1), ("far2", 0.15)):
+            write_run(tmp_path / f"results/{mode}/{dataset}/m/{variant}/seed1", labels, rate, rng, n_train=n_train,
+                      quick=mode == "quick")
+        write_stats(tmp_path, dataset, n_train, 400)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / ("reports" if mode == "full" else "reports/quick")
+    summary = build_report(report_job(_params({"m": study}, datasets=("ag_news", "imdb")), mode), out)
+    gaps = summary["studies"]["m"]["detail"]["outside_reference"]
+    assert sorted(gaps) == ["ag_news/far1", "ag_news/far2", "imdb/far1", "imdb/far2"]
+    quick = ["quick setting (capped epochs, rows and test sample)"] if mode == "quick" else []
+    assert gaps["ag_news/far1"]["known_differences"] == [*quick, f"{rows['ag_news']:,} vs 120,000 train rows"]
+    assert gaps["imdb/far1"]["known_differences"] == ([*quick, "4,000 vs 25,000 train rows"] if quick
+                                                      else ["unexplained"])
+    text = (out / "summary.md").read_text()
+    # the variants sharing what differs share one line, smallest Δ first
+    line = next(x for x in text.splitlines() if x.startswith("- ") and "`ag_news/far1`" in x)
+    assert line.index("`ag_news/far2`") < line.index("`ag_news/far1`")
+
+
+def test_train_rows_and_vectors_that_differ_from_the_reference():
     assert reference_gap.train_rows_gap("cells_agnews", "ag_news", 23_498.0) == "23,498 vs 120,000 train rows"
     assert reference_gap.train_rows_gap("cells_imdb", "imdb_8020", 40_000) is None
+    assert reference_gap.train_rows_gap("sweep_imdb", "imdb_004", 25_000) is None
+    assert reference_gap.train_rows_gap("gru_scratch", "imdb", 25_000).startswith("reference: another corpus")
+    assert reference_gap.train_rows_gap("s", "elsewhere", 10) == reference_gap.UNKNOWN_ROWS
     assert reference_gap.vectors_gap("glove100_004 50d frozen") == "GloVe 50d in place of 100d"
-    assert reference_gap.vectors_gap("glove50 50d") is None and reference_gap.vectors_gap(None) is None
+    assert reference_gap.vectors_gap("glove100 50d") == "GloVe 50d in place of 100d"
+    for same in ("glove50 50d", "random 100d", "glove6B 50d", None):
+        assert reference_gap.vectors_gap(same) is None
 
 
 def test_stale_figures_of_unselected_studies_are_removed(report, tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
-"""Why a variant's accuracy differs from its published reference.
+"""What differs from the reference's setup, for the variants whose gap to it is real.
 
-Where the reference lies outside our 95 % interval, the report names the known causes of the
-gap (e.g. train size, vectors, the study's other known differences) or says the gap is
-unexplained. Train size and vectors are read from each run's own results; the rest is the
-study's `known_differences` in params.yaml (what its setup could not reproduce).
+Where the published number lies outside our 95 % interval, the report lists what is known to
+differ from the reference's setup (the quick caps, train size, vectors, then the study's
+`known_differences` in params.yaml: what its setup could not reproduce), or says the gap is
+unexplained. These are candidate causes, not measured ones; train size, vectors and the
+setting are read from each run's own results.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from textclf.report.stats import StudyStats
 # (35,000), the official IMDB train set (25,000). A study may differ from its dataset's rule
 # (gru_scratch's reference ran on another corpus).
 REFERENCE_TRAIN_ROWS: dict[str, int | str] = {
-    "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000,
+    "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000, "imdb_004": 25_000,
 }
 STUDY_REFERENCE_TRAIN_ROWS: dict[tuple[str, str], int | str] = {
     ("gru_scratch", "imdb"): "another corpus (Amazon reviews, word2vec 300d)",
 }
 UNEXPLAINED = "unexplained"
+UNKNOWN_ROWS = "reference train size unknown"
 
-# "glove100 50d", "glove100_004 50d frozen": vectors named for one size, run at another
-_RESIZED_VECTORS = re.compile(r"^glove(\d+)\S*\s+(\d+)d\b")
+# "glove100 50d", "glove100_004 50d frozen": GloVe vectors named for one size, run at another
+_RESIZED_VECTORS = re.compile(r"^glove(\d+)(?:_\w+)?\s+(\d+)d\b")
 
 
 def reference_train_rows(study: str, dataset: str) -> int | str | None:
@@ -43,7 +45,7 @@ def train_rows_gap(study: str, dataset: str, n_train: Any) -> str | None:
     if isinstance(ref_rows, str):
         return f"reference: {ref_rows}"
     if ref_rows is None:
-        return "reference train size unknown"
+        return UNKNOWN_ROWS
     if n_train is not None and not (isinstance(n_train, float) and math.isnan(n_train)) and int(n_train) != ref_rows:
         return f"{int(n_train):,} vs {ref_rows:,} train rows"
     return None
@@ -57,14 +59,18 @@ def vectors_gap(embedding: Any) -> str | None:
     return None
 
 
-def known_causes(study: str, spec: Mapping[str, Any], rows: pd.DataFrame) -> list[str]:
-    """The known differences from the reference behind one variant's runs (its seeds)."""
+def known_differences(study: str, spec: Mapping[str, Any], rows: pd.DataFrame) -> list[str]:
+    """What is known to differ from the reference's setup in one variant's runs (its seeds):
+    the quick caps, train rows, vectors, then the study's own `known_differences`."""
     first = rows.iloc[0]
-    causes = [train_rows_gap(study, str(first["dataset"]), rows["n_train"].max()),
-              vectors_gap(first.get("embedding"))]
+    quick = "quick" in set(rows["setting"].astype(str)) if "setting" in rows else False
+    rows_gap = train_rows_gap(study, str(first["dataset"]), rows["n_train"].max())
+    found = ["quick setting (capped epochs, rows and test sample)" if quick else None,
+             rows_gap if rows_gap != UNKNOWN_ROWS else None,  # unknown is no difference we know of
+             vectors_gap(first.get("embedding"))]
     if spec.get("known_differences"):
-        causes.append(" ".join(str(spec["known_differences"]).split()))
-    return [c for c in causes if c]
+        found.append(" ".join(str(spec["known_differences"]).split()))
+    return [d for d in found if d]
 
 
 def outside_reference(study: str, spec: Mapping[str, Any], done: pd.DataFrame,
@@ -81,28 +87,35 @@ def outside_reference(study: str, spec: Mapping[str, Any], done: pd.DataFrame,
             found[f"{dataset}/{v.variant}" if multi else v.variant] = {
                 "accuracy": round(v.mean, 6), "reference": v.reference, "delta": round(v.mean - v.reference, 6),
                 "ci_low": round(v.ci.low, 6), "ci_high": round(v.ci.high, 6), "n_seeds": v.n_seeds,
-                "causes": known_causes(study, spec, rows) or [UNEXPLAINED]}
+                "known_differences": known_differences(study, spec, rows) or [UNEXPLAINED]}
     return found
 
 
 def outside_reference_lines(gaps: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One bullet per set of causes, naming its variants with their Δ."""
+    """One bullet per set of known differences, naming its variants with their Δ."""
     if not gaps:
         return []
-    by_causes: dict[tuple[str, ...], list[str]] = {}
+    grouped: dict[tuple[str, ...], list[str]] = {}
     for name, gap in sorted(gaps.items(), key=lambda item: item[1]["delta"]):
-        by_causes.setdefault(tuple(gap["causes"]), []).append(f"`{name}` {gap['delta']:+.4f}")
-    one_seed = any(gap["n_seeds"] == 1 for gap in gaps.values())
+        grouped.setdefault(tuple(gap["known_differences"]), []).append(f"`{name}` {gap['delta']:+.4f}")
+    seeds = {gap["n_seeds"] for gap in gaps.values()}
+    caveats = []
+    if 1 in seeds:
+        caveats.append("with one seed the interval covers the test items' sampling only, not the spread "
+                       "between training seeds")
+    if any(n >= 2 for n in seeds):
+        caveats.append("with several seeds it is the interval of our mean, and a published single run "
+                       "may lie outside it by about one seed std")
     lines = [f"**Outside the reference's interval** ({len(gaps)} variant{'s' if len(gaps) != 1 else ''}: the "
              "published number lies outside our 95 % interval; Δ = ours − reference"
-             + ("; with one seed the interval covers the test items' sampling only, not the spread "
-                "between training seeds" if one_seed else "") + "), by known cause:", ""]
-    for causes, names in by_causes.items():
-        label = "**unexplained**" if causes == (UNEXPLAINED,) else "; ".join(causes)
+             + "".join(f"; {c}" for c in caveats) + "), by what is known to differ from the reference's "
+             "setup (candidate causes, not measured ones):", ""]
+    for differences, names in grouped.items():
+        label = "**unexplained**" if differences == (UNEXPLAINED,) else "; ".join(differences)
         lines.append(f"- {label}: {', '.join(names)}")
     return [*lines, ""]
 
 
-__all__ = ["REFERENCE_TRAIN_ROWS", "STUDY_REFERENCE_TRAIN_ROWS", "UNEXPLAINED", "known_causes",
+__all__ = ["REFERENCE_TRAIN_ROWS", "STUDY_REFERENCE_TRAIN_ROWS", "UNEXPLAINED", "UNKNOWN_ROWS", "known_differences",
            "outside_reference", "outside_reference_lines", "reference_train_rows", "train_rows_gap",
            "vectors_gap"]
