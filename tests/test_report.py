@@ -485,14 +485,36 @@ def test_error_analysis_counts_and_ensemble():
     assert error_analysis({"m1": preds["m1"]}, ["A", "B", "C", "D"]) is None
 
 
-def test_speed_ratio_of_hand_written_gru():
-    from textclf.report.build import _speed_ratio_lines
+def test_hand_written_gru_is_compared_with_nn_gru_trained_the_same_way():
+    from textclf.report.build import _scratch_gru_lines
 
-    done = pd.DataFrame({"cell": ["gru_scratch", "gru", "gru"], "bidirectional": [False, False, True],
-                         "seconds_per_epoch": [42.0, 2.0, 3.0]})
-    (line, _) = _speed_ratio_lines(done)
-    assert "42.0 s vs 2.0 s per epoch, **21.0x** slower" in line
-    assert _speed_ratio_lines(done[done["cell"] == "gru"]) == []
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 4, 400)
+    right = {"s-fix": rng.random(400) < 0.85, "n-fix": rng.random(400) < 0.86, "n-ref": rng.random(400) < 0.8}
+    predictions = {name: pd.DataFrame({"id": np.arange(400), "label": labels,
+                                       "pred": np.where(ok, labels, (labels + 1) % 4)}) for name, ok in right.items()}
+    common = {"dataset": "imdb", "setting": "full", "embedding": "glove50 50d frozen", "optimizer": "adam 0.0001",
+              "hidden": 100, "layers": 1, "n_train": 22_500, "seed": 1, "bidirectional": False}
+    done = pd.DataFrame([
+        {**common, "variant": "s-fix", "cell": "gru_scratch", "max_len": 256, "eval_split": "val", "epochs_run": 10,
+         "seconds_per_epoch": 42.0, "accuracy": right["s-fix"].mean(), "results": "s-fix"},
+        {**common, "variant": "n-fix", "cell": "gru", "max_len": 256, "eval_split": "val", "epochs_run": 10,
+         "seconds_per_epoch": 2.0, "accuracy": right["n-fix"].mean(), "results": "n-fix"},
+        # trained another way (batch 1, full length, test as validation): never the twin of s-fix
+        {**common, "variant": "n-ref", "cell": "gru", "max_len": 5000, "eval_split": "test", "epochs_run": 5,
+         "seconds_per_epoch": 900.0, "accuracy": right["n-ref"].mean(), "results": "n-ref"},
+        {**common, "variant": "bi", "cell": "gru", "bidirectional": True, "max_len": 256, "eval_split": "val",
+         "epochs_run": 10, "seconds_per_epoch": 3.0, "accuracy": 0.9, "results": "bi"}])
+    header, _, line, _ = _scratch_gru_lines(done, predictions)
+    better = int((right["s-fix"] & ~right["n-fix"]).sum())
+    worse = int((~right["s-fix"] & right["n-fix"]).sum())
+    p = scipy.stats.binomtest(better, better + worse, 0.5).pvalue  # McNemar, exact
+    assert header.startswith("**Hand-written GRU vs nn.GRU**, trained the same way")
+    assert line.startswith("- `s-fix` vs `n-fix`: 42.0 s vs 2.0 s per epoch, **21.0x**; accuracy "
+                           f"{right['s-fix'].mean():.4f} vs {right['n-fix'].mean():.4f}, difference "
+                           f"{(better - worse) / 400:+.4f} ")
+    assert line.endswith("(p < 0.0001)") if p < 1e-4 else line.endswith(f"(p {p:.2g})")
+    assert _scratch_gru_lines(done[done["cell"] == "gru"], predictions) == []
 
 
 def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatch):
