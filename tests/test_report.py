@@ -18,6 +18,7 @@ from textclf.plan import Plan
 from textclf.report import build_report, figures, reference_gap
 from textclf.report.build import HEADLINE_KEYS, STUDY_KEYS
 from textclf.report.errors import error_analysis
+from textclf.report.numbers import json_number
 from textclf.report.walltime import study_wall_time, wall_time_line
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -698,3 +699,15 @@ def test_size_curves_are_named_without_their_size_token():
     assert curve_label(["bigru-max-frac0.25", "bigru-max-frac0.5", "bigru-max-frac1"]) == "bigru-max"
     assert curve_label(["x-frac0.1", "x-frac0.15"]) == "x"
     assert curve_label(["m-frac0.25-lr0.01", "m-frac1-lr0.01"]) == "m-lr0.01"
+
+
+def test_json_number_rounds_and_turns_every_nan_into_null():
+    """summary.json, the curves data and the reference gaps share one rule; a float32 NaN (what a
+    history column can hold) must become null too, never a bare NaN that strict JSON rejects."""
+    assert json_number(None) is None
+    assert json_number(float("nan")) is None
+    assert json_number(np.float32("nan")) is None
+    assert json_number(np.float64(0.123456789)) == 0.123457
+    assert json_number(np.float32(0.5)) == 0.5
+    assert json_number(3) == 3.0 and isinstance(json_number(3), float)
+    assert json.loads(json.dumps({"x": json_number(np.float32("nan"))})) == {"x": None}

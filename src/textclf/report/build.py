@@ -26,6 +26,7 @@ from textclf.report.collect import collect, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
 from textclf.report.markdown import md_table
+from textclf.report.numbers import json_number
 from textclf.report.reference_gap import (
     outside_reference,
     outside_reference_lines,
@@ -385,7 +386,7 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
             entry = {"models": analysis["models"], "items": analysis["items"], "all_wrong": analysis["all_wrong"],
                      "full_test_set": full_rows is not None and analysis["items"] == full_rows}
             if "ensemble_accuracy" in analysis:
-                entry["ensemble_accuracy"] = _num(analysis["ensemble_accuracy"])
+                entry["ensemble_accuracy"] = json_number(analysis["ensemble_accuracy"])
             metrics["detail"].setdefault("errors", {})[dataset] = entry
     return lines, metrics
 
@@ -449,8 +450,8 @@ def validation_choice(done: pd.DataFrame) -> dict[str, dict[str, Any]]:
         means = group.groupby("variant")[["val_accuracy", "accuracy"]].mean()
         if len(means) >= 2:
             best = str(means["val_accuracy"].idxmax())
-            chosen[str(dataset)] = {"variant": best, "val_accuracy": _num(means.loc[best, "val_accuracy"]),
-                                    "accuracy": _num(means.loc[best, "accuracy"])}
+            chosen[str(dataset)] = {"variant": best, "val_accuracy": json_number(means.loc[best, "val_accuracy"]),
+                                    "accuracy": json_number(means.loc[best, "accuracy"])}
     return chosen
 
 
@@ -565,18 +566,18 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
         by_variant[name] = entry
     interval = nested.get("best", {})  # the best variant's 95 % interval (one test set)
     return {
-        "acc": _num(best["accuracy"]) if best is not None else None,
+        "acc": json_number(best["accuracy"]) if best is not None else None,
         "acc_ci_low": interval.get("ci_low"),
         "acc_ci_high": interval.get("ci_high"),
         "best": str(best["variant"]) if best is not None else None,
         "mode": "/".join(dict.fromkeys(done["setting"])) if len(done) else None,
         "n_train": (n_train[0] if len(n_train) == 1 else _span(n_train)) if n_train else None,
         "n_test": (n_test[0] if len(n_test) == 1 else _span(n_test)) if n_test else None,
-        "best_accuracy": _num(best["accuracy"]) if best is not None else None,
+        "best_accuracy": json_number(best["accuracy"]) if best is not None else None,
         "variants_done": int(n_done),
         "detail": {
             "variants_missing": int(rows.groupby(["dataset", "variant"]).ngroups - n_done),
-            "mean_accuracy": _num(done["accuracy"].mean()) if len(done) else None,
+            "mean_accuracy": json_number(done["accuracy"].mean()) if len(done) else None,
             "seed_list": _seeds(done["seed"]) if len(done) else None,
             "vectors": _vectors(done) if len(done) else None,
             "hardware": _hardware(done) if len(done) else None,
@@ -686,6 +687,3 @@ def _remove_stale(figures: Path, written: set[Path]) -> None:
         if path.resolve() not in keep:
             path.unlink()
 
-
-def _num(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 6)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 from markdown_it import MarkdownIt
 
 from textclf import atomic
+from textclf.report.numbers import json_number
 
 CSS = """
 body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 0; color: #1f2328; }
@@ -147,14 +147,9 @@ def curves_records(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFra
                         continue
                     records.append({"dataset": dataset, "variant": variant, "run": seed_index, "epoch": int(row.epoch),
                                     "split": split, "series": f"{variant} · {split}",
-                                    "accuracy": _round(acc), "loss": _round(loss)})
+                                    "accuracy": json_number(acc), "loss": json_number(loss)})
     return records
 
-
-def _round(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return round(float(value), 6)
 
 
 def write_curves_data(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFrame | None, str]]],

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from textclf.report.numbers import json_number
 from textclf.report.stats import StudyStats
 
 # Training rows behind the published reference numbers (../shared/FIDELITY.md, DESIGN.md): the
@@ -85,8 +86,8 @@ def outside_reference(study: str, spec: Mapping[str, Any], done: pd.DataFrame,
                 continue
             rows = done[(done["dataset"] == dataset) & (done["variant"] == v.variant)]
             found[f"{dataset}/{v.variant}" if multi else v.variant] = {
-                "accuracy": round(v.mean, 6), "reference": v.reference, "delta": round(v.mean - v.reference, 6),
-                "ci_low": round(v.ci.low, 6), "ci_high": round(v.ci.high, 6), "n_seeds": v.n_seeds,
+                "accuracy": json_number(v.mean), "reference": v.reference, "delta": json_number(v.mean - v.reference),
+                "ci_low": json_number(v.ci.low), "ci_high": json_number(v.ci.high), "n_seeds": v.n_seeds,
                 "known_differences": known_differences(study, spec, rows) or [UNEXPLAINED]}
     return found
 

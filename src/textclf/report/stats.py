@@ -95,6 +95,8 @@ import pandas as pd
 from scipy import signal, stats
 from statsmodels.stats.multitest import multipletests
 
+from textclf.report.numbers import json_number
+
 RUN_COLUMNS = ("variant", "seed", "accuracy", "n_test", "reference")
 PREDICTION_COLUMNS = ("id", "label", "pred")
 TWIN_SUFFIXES = ("-ref", "-fix")
@@ -517,9 +519,6 @@ def headline_sentence(variants: Sequence[VariantStats], not_worse: Sequence[str]
 # --------------------------------------------------------------------------- summary.json
 
 
-def _num(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else round(float(value), 6)
-
 
 def summary_metrics(study: StudyStats) -> dict[str, Any]:
     """Flat keys for summary.json (the caller nests them under the study name):
@@ -528,12 +527,12 @@ def summary_metrics(study: StudyStats) -> dict[str, Any]:
     significantly worse than the best)."""
     out: dict[str, Any] = {}
     for v in study.variants:
-        out.update({f"{v.variant}.mean": _num(v.mean), f"{v.variant}.std": _num(v.std),
-                    f"{v.variant}.ci_low": _num(v.ci.low), f"{v.variant}.ci_high": _num(v.ci.high),
+        out.update({f"{v.variant}.mean": json_number(v.mean), f"{v.variant}.std": json_number(v.std),
+                    f"{v.variant}.ci_low": json_number(v.ci.low), f"{v.variant}.ci_high": json_number(v.ci.high),
                     f"{v.variant}.n_seeds": v.n_seeds})
     best = study.variant(study.best)
-    out.update({"best.variant": best.variant, "best.mean": _num(best.mean), "best.ci_low": _num(best.ci.low),
-                "best.ci_high": _num(best.ci.high), "best.n_not_worse": len(study.not_worse) - 1})
+    out.update({"best.variant": best.variant, "best.mean": json_number(best.mean), "best.ci_low": json_number(best.ci.low),
+                "best.ci_high": json_number(best.ci.high), "best.n_not_worse": len(study.not_worse) - 1})
     return out
 
 
