@@ -686,4 +686,3 @@ def _remove_stale(figures: Path, written: set[Path]) -> None:
     for path in list(figures.glob("*.png")) + list(figures.glob("curves/*.json")):
         if path.resolve() not in keep:
             path.unlink()
-

@@ -151,7 +151,6 @@ def curves_records(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFra
     return records
 
 
-
 def write_curves_data(histories: Mapping[tuple[str, str], Sequence[tuple[pd.DataFrame | None, str]]],
                       path: Path) -> Path:
     atomic.write_json(path, curves_records(histories))
