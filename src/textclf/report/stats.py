@@ -519,7 +519,6 @@ def headline_sentence(variants: Sequence[VariantStats], not_worse: Sequence[str]
 # --------------------------------------------------------------------------- summary.json
 
 
-
 def summary_metrics(study: StudyStats) -> dict[str, Any]:
     """Flat keys for summary.json (the caller nests them under the study name):
     ``<variant>.mean|std|ci_low|ci_high|n_seeds`` (std is null with one seed) and the headline
