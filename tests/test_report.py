@@ -222,14 +222,17 @@ def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
     for name, clock in [("a", ("2026-12-05T10:00:00+00:00", "2026-12-05T10:40:00+00:00")),
                         ("b", ("2026-12-05T10:00:05+00:00", "2026-12-05T10:30:00+00:00")), ("c", None)]:
         write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, clock=clock)
+    write_run(tmp_path / "results/full/imdb/u/a/seed1", labels, 0.2, rng, clock=None)  # made before the clock
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
-    summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
+    summary = build_report(report_job(_params({"s": STUDY, "u": STUDY})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
     assert ("Wall time: 40 min with at least one of its runs in progress (2 runs, 2026-12-05 10:00 to 10:40 UTC; "
             "runs of other studies may have shared the machine; 1 run without a recorded") in text
     overview = text[text.index("## Overview"):text.index("## Headline")]
-    assert "| wall time |" in overview and "| 40 min |" in overview
+    assert "| wall time |" in overview and "| 40 min (2 of 3 runs timed) |" in overview
+    assert [line.rstrip(" |").rsplit("| ", 1)[1] for line in overview.splitlines() if line.startswith("| [u]")] \
+        == ["not recorded"]
     assert (summary["studies"]["s"]["detail"]["wall_seconds"], summary["studies"]["s"]["detail"]["wall_runs_timed"]) \
         == (2400.0, 2)
 

@@ -197,8 +197,18 @@ def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> 
                      "seeds": m["detail"]["seed_list"] or "", "variants run": f"{m['variants_done']} of "
                      f"{m['variants_done'] + m['detail']['variants_missing']}",
                      "best variant": m["best"] or "", "best accuracy": m["acc"],
-                     "wall time": format_duration(m["detail"]["wall_seconds"]) if m["detail"]["wall_seconds"] else ""})
+                     "wall time": _wall_cell(m["detail"]["wall_seconds"], m["detail"]["wall_runs_timed"], len(done))})
     return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
+
+
+def _wall_cell(seconds: float | None, timed: int, runs: int) -> str:
+    """The overview's wall time: says when it covers only some runs, or none (runs made before
+    metrics.json recorded its clock), instead of leaving the cell blank."""
+    if not runs:
+        return ""
+    if not seconds:
+        return "not recorded"
+    return format_duration(seconds) + (f" ({timed} of {runs} runs timed)" if timed < runs else "")
 
 
 BASELINE_MODEL = "tfidf_logreg"
