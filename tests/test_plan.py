@@ -96,7 +96,7 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     runs = next(r["runs"] for r in rows if r["study"] == "s")
     assert len(runs) == 2 and all(k.startswith("results/full/") for k in runs)
     line = estimate_line("full", {k: 2 * v for k, v in runs.items()}, tmp_path)
-    assert "for 2 replica(s)" in line and "2.00x the estimate" in line
+    assert "estimated for 2 runs before they ran" in line and "2.00x the estimate" in line
     assert estimate_line("full", {"results/full/nope/seed1": 1.0}, tmp_path) is None
     # a later plan (after one replica trained) keeps that replica's estimate from before its run
     first = sorted(runs)[0]

@@ -153,9 +153,29 @@ def test_headline_names_best_variant_interval_references_and_setting(report):
     best = max(accs, key=accs.get)
     low, high = summary["studies"]["s"]["acc_ci_low"], summary["studies"]["s"]["acc_ci_high"]
     assert cells["best variant"] == f"`{best}`" and cells["accuracy [95 % CI]"] == f"{accs[best]:.4f} [{low:.4f}, {high:.4f}]"
-    assert cells["its reference"] == "0.9000" and cells["best reference"] == "0.9000"  # b is best, ref 0.90
-    assert (cells["train rows"], cells["seeds"], cells["vectors"], cells["variants run"]) == ("100", "1", "random 100d", "3 of 4")
-    assert cells["TF-IDF, same rows"] == ""  # no baseline in this project
+    # b is best, ref 0.90, and is the study's best published number; ⚠: 100 train rows, the reference's 25,000
+    assert cells["its reference"] == "0.9000 ⚠" and cells["study's best reference"] == "0.9000 (`b`) ⚠"
+    assert (cells["train rows"], cells["seeds"], cells["vectors"], cells["neural variants run"]) \
+        == ("100", "1", "random 100d", "3 of 4")
+    assert cells["TF-IDF, same split"] == ""  # no baseline in this project
+
+
+def test_the_studys_best_reference_names_its_variant_and_whether_it_ran(tmp_path, monkeypatch):
+    """A study's highest published number may belong to a variant not run here (or another
+    setting): the headline names it, so nobody reads it as the best variant's own target."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    write_run(tmp_path / "results/full/imdb/s/a/seed1", labels, 0.2, rng, n_train=25_000)
+    write_stats(tmp_path, "imdb", 25_000, 200)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "gone": 0.95}}})), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    header, row = (next(line for line in text[text.index("## Headline\n"):].splitlines() if line.startswith(start))
+                   for start in ("| study |", "| s |"))
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
+                     strict=True))
+    # 25,000 rows, as the reference's IMDB: no ⚠
+    assert (cells["its reference"], cells["study's best reference"]) == ("0.8000", "0.9500 (`gone`, not run here)")
 
 
 def test_unrun_variants_are_one_line_with_the_command(report):
@@ -246,10 +266,10 @@ def test_the_variant_chosen_on_validation_is_named_beside_the_test_ranking(tmp_p
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
-    assert (f"**Chosen on validation** (imdb): `b`, validation accuracy 0.8000, test {accs['b']:.4f}") in text
+    assert (f"**Chosen on validation** (imdb): `b`, validation accuracy 0.8000, test {accs['b']:.4f} (one seed;") in text
     assert accs["a"] > accs["b"]  # the test ranking would have picked another
     assert summary["studies"]["s"]["detail"]["chosen_on_validation"] == {
-        "imdb": {"variant": "b", "val_accuracy": 0.8, "accuracy": pytest.approx(accs["b"])}}
+        "imdb": {"variant": "b", "val_accuracy": 0.8, "accuracy": pytest.approx(accs["b"]), "n_seeds": 1}}
 
 
 def test_summary_json_study_keys_never_collide_with_params_study_keys():
@@ -303,7 +323,7 @@ def test_quick_report_shows_rows_actually_used(tmp_path, monkeypatch):
     assert "| s | imdb | quick | 4,000 | 300 | 1 | random 100d | 2 of 2 |" in text  # rows used
     assert "| imdb | 22,500 | 10 | 25,000 |" in text  # the prepared splits, labelled as such
     assert "| prepared train |" in text
-    assert "**Setting**: quick setting · imdb: 4,000 train / 300 test rows · seeds 1" in text
+    assert "**Setting**: quick setting · imdb: 4,000 train / 300 test rows · seed 1" in text
     assert {r["setting"] for r in _table_rows(text, "s")} == {"quick"}
     assert "⚠ 4,000 vs 25,000 train rows" in text
     s = summary["studies"]["s"]
@@ -345,6 +365,9 @@ def test_agnews_delta_against_120000_rows_and_baselines_ranked_per_dataset(tmp_p
     assert (tmp_path / "reports/figures/baselines_ag_news_confusion.png").exists()
     assert (tmp_path / "reports/figures/baselines_imdb_confusion.png").exists()
     assert "baselines_curves.png" not in text  # TF-IDF has no epochs: no "curve"
+    overview = text[text.index("## Overview"):text.index("## Headline")]
+    (line,) = [line for line in overview.splitlines() if line.startswith("| [baselines]")]
+    assert "| one per dataset |  |" in line  # no best across two test sets
 
 
 def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_path, monkeypatch):
@@ -353,8 +376,8 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
                "baselines": {"datasets": ["ag_news"], "model": "tfidf_logreg", "variants": {"tfidf": {}}}}
     labels = rng.integers(0, 4, 400)
     runs = {"agn/lstm": 0.1, "baselines/tfidf": 0.3}
-    for run, rate in runs.items():
-        write_run(tmp_path / f"results/full/ag_news/{run}/seed1", labels, rate, rng)
+    for run, rate in runs.items():  # TF-IDF trained on fewer rows (a validation carve-out the variant skipped)
+        write_run(tmp_path / f"results/full/ag_news/{run}/seed1", labels, rate, rng, n_train=100 if "lstm" in run else 90)
     write_stats(tmp_path, "ag_news", 100, 400)
     monkeypatch.chdir(tmp_path)
     build_report(report_job(_params(studies, datasets=("ag_news",))), tmp_path / "reports")
@@ -370,6 +393,8 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
     cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
                      strict=True))
     assert p < 1e-4 and cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p < 0.0001)"
+    assert cells["TF-IDF, same split"] == f"{theirs.mean():.4f} (90 train rows)"
+    assert cells["its reference"] == cells["study's best reference"] == ""  # no published numbers
 
 
 def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_path, monkeypatch, caplog):

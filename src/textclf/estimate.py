@@ -412,8 +412,8 @@ def saved_estimates(mode: str, results: Iterable[str], root: Path = Path(".")) -
 
 
 def estimate_line(mode: str, measured: Mapping[str, float], root: Path = Path(".")) -> str | None:
-    """'Training time: estimated X for N replicas before their runs; measured Y (ratio)' over the
-    replicas (results folder -> measured training seconds) that have a saved estimate."""
+    """'Estimate check: X estimated for N runs before they ran; measured Y (ratio)' over the
+    runs (results folder -> measured training seconds) that have a saved estimate."""
     found = saved_estimates(mode, measured, root)
     done = {r: s for r, s in measured.items() if r in found and s > 0}
     if not done:
@@ -422,6 +422,7 @@ def estimate_line(mode: str, measured: Mapping[str, float], root: Path = Path(".
     actual = sum(done.values())
     when = sorted({found[r]["when"] for r in done})
     sources = sorted({found[r]["source"] for r in done})
-    return (f"Training time: estimated {format_duration(estimated)} for {len(done)} replica(s) before their runs "
+    return (f"Estimate check: {format_duration(estimated)} estimated for {len(done)} run{'s' if len(done) != 1 else ''} "
+            "before they ran "
             f"({when[0] if len(when) == 1 else f'{when[0]} to {when[-1]}'}; {'; '.join(sources)}); measured "
             f"{format_duration(actual)} of training, {actual / estimated:.2f}x the estimate.")

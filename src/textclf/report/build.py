@@ -153,7 +153,9 @@ def setting_line(done: pd.DataFrame, *, markdown: bool = True) -> str:
         return ""
     settings = "/".join(dict.fromkeys(done["setting"]))
     parts = [f"{d}: {_span(g['n_train'])} train / {_span(g['n_test'])} test rows" for d, g in done.groupby("dataset")]
-    text = (f"{settings} setting · {'; '.join(parts)} · seeds {_seeds(done['seed'])} · vectors {_vectors(done)}"
+    seeds = _seeds(done["seed"])
+    text = (f"{settings} setting · {'; '.join(parts)} · {'seeds' if ',' in seeds else 'seed'} {seeds} · "
+            f"vectors {_vectors(done)}"
             f" · trained on {_hardware(done)}")
     return f"**Setting**: {text}" if markdown else text
 
@@ -196,7 +198,9 @@ def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> 
                      "test rows": _span(done["n_test"]) if len(done) else "",
                      "seeds": m["detail"]["seed_list"] or "", "variants run": f"{m['variants_done']} of "
                      f"{m['variants_done'] + m['detail']['variants_missing']}",
-                     "best variant": m["best"] or "", "best accuracy": m["acc"],
+                     # across datasets a best would compare accuracies on different test sets
+                     "best variant": (m["best"] or "") if done["dataset"].nunique() <= 1 else "one per dataset",
+                     "best accuracy": m["acc"] if done["dataset"].nunique() <= 1 else None,
                      "wall time": _wall_cell(m["detail"]["wall_seconds"], m["detail"]["wall_runs_timed"], len(done))})
     return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
 
@@ -229,6 +233,7 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
     # the baseline trained on every training row (a train_fraction study's smaller samples are not "the same rows")
     whole = done[(done["model"] == BASELINE_MODEL) & (done["train_fraction"].fillna(1.0) == 1.0)]
     tfidf = whole.groupby("dataset")["accuracy"].mean().to_dict()
+    tfidf_rows = whole.groupby("dataset")["n_train"].max().to_dict()
     tfidf_preds = {dataset: _seed_predictions(group, predictions) for dataset, group in whole.groupby("dataset")}
     rows = []
     for study, metrics in studies.items():
@@ -237,7 +242,10 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
             means = group.groupby("variant")["accuracy"].mean()
             best = str(means.idxmax())
             best_rows = group[group["variant"] == best]
-            refs = [float(v) for v in job["studies"][study].get("reference", {}).values()]
+            published = job["studies"][study].get("reference", {})
+            # ⚠: the reference trained on other rows (or another corpus); the study's Δ column says how
+            warn = " ⚠" if train_rows_gap(study, dataset, best_rows["n_train"].max()) else ""
+            its_ref = best_rows["reference"].iloc[0]
             ci = metrics["detail"]["ci"].get(f"{dataset}/best") or metrics["detail"]["ci"].get("best") or \
                 {"ci_low": metrics.get("acc_ci_low"), "ci_high": metrics.get("acc_ci_high")}
             low, high = ci.get("ci_low"), ci.get("ci_high")
@@ -246,26 +254,45 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                 "seeds": _seeds(best_rows["seed"]), "vectors": _vectors(best_rows), "hardware": _hardware(best_rows),
                 "best variant": f"`{best}`", "accuracy [95 % CI]": f"{means.max():.4f}" + (
                     f" [{low:.4f}, {high:.4f}]" if isinstance(low, float) and isinstance(high, float) else ""),
-                "its reference": best_rows["reference"].iloc[0],
-                "best reference": max(refs) if refs else math.nan,
-                "TF-IDF, same rows": tfidf.get(dataset, math.nan),
+                "its reference": "" if pd.isna(its_ref) else f"{float(its_ref):.4f}{warn}",
+                "study's best reference": _best_reference(published, set(group["variant"]), warn),
+                "TF-IDF, same split": _tfidf_cell(tfidf.get(dataset), tfidf_rows.get(dataset), best_rows["n_train"]),
                 "vs TF-IDF (paired p)": _versus(paired_against(_seed_predictions(best_rows, predictions),
                                                                tfidf_preds.get(dataset, {}))),
-                "variants run": f"{group['variant'].nunique()} of {_neural_variants(table, study, dataset)}",
+                "neural variants run": f"{group['variant'].nunique()} of {_neural_variants(table, study, dataset)}",
             })
     if not rows:
         return []
-    fmt = {k: (lambda v: "" if isinstance(v, float) and math.isnan(v) else f"{v:.4f}")
-           for k in ("its reference", "best reference", "TF-IDF, same rows")}
     return ["## Headline", "",
             "Best variant per study and dataset (by test accuracy, the references' ranking; a sweep "
-            "study's view below also ranks by validation). Where a reference trained on other rows, "
-            "its study's Δ carries a ⚠; *seeds* lists the seeds' numbers (`5`: one run, seed 5); the "
-            "vectors column says which vectors each row used. "
+            "study's view below also ranks by validation). *its reference*: the published number for "
+            "that variant; *study's best reference*: the highest published number in the study, with "
+            "its variant (which may not have run here, or ran at another setting). ⚠: the reference "
+            "trained on other rows than ours (the study's Δ column says which). *seeds* lists the "
+            "seeds' numbers (`5`: one run, seed 5); the vectors column says which vectors each row used. "
+            "*TF-IDF, same split*: TF-IDF + logistic regression on the same train/test split (its "
+            "train rows named when they differ from the best variant's). "
             "*vs TF-IDF*: the best variant's accuracy minus the TF-IDF row's on the same test items "
             "(seed-averaged), with the exact paired sign-flip test's two-sided p (McNemar's test for "
             "one seed); p ≥ 0.05 means the data do not tell the two apart.", "",
-            md_table(pd.DataFrame(rows), formats=fmt), ""]
+            md_table(pd.DataFrame(rows)), ""]
+
+
+def _best_reference(published: Mapping[str, Any], ran: set[str], warn: str) -> str:
+    """'0.8800 (`variant`, not run here) ⚠': the study's highest published number, named."""
+    if not published:
+        return ""
+    variant, value = max(published.items(), key=lambda item: float(item[1]))
+    return f"{float(value):.4f} (`{variant}`{'' if variant in ran else ', not run here'}){warn}"
+
+
+def _tfidf_cell(accuracy: float | None, tfidf_rows: Any, best_rows: pd.Series) -> str:
+    """TF-IDF's accuracy on the split, with its train rows when the best variant's differ."""
+    if accuracy is None or pd.isna(accuracy):
+        return ""
+    ours = {int(v) for v in best_rows.dropna()}
+    same = pd.isna(tfidf_rows) or ours == {int(tfidf_rows)}
+    return f"{accuracy:.4f}" + ("" if same else f" ({int(tfidf_rows):,} train rows)")
 
 
 def _seed_predictions(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame | None]) -> dict[int, pd.DataFrame]:
@@ -338,7 +365,8 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
         lines += [setting_line(done), ""]
     n_variants = rows.groupby(["dataset", "variant"]).ngroups
     n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
-    lines += [f"{n_done} of {n_variants} variants have results"
+    lines += [f"{n_done} of {n_variants} variant{'s' if n_variants != 1 else ''} "
+              f"{'has' if n_done == 1 and n_variants == 1 else 'have'} results"
               + (f" ({len(done)} runs over seeds)" if len(done) != n_done else "") + "."]
     pending = pd.concat([missing, failed])
     if len(pending):
@@ -461,13 +489,15 @@ def validation_choice(done: pd.DataFrame) -> dict[str, dict[str, Any]]:
         if len(means) >= 2:
             best = str(means["val_accuracy"].idxmax())
             chosen[str(dataset)] = {"variant": best, "val_accuracy": json_number(means.loc[best, "val_accuracy"]),
-                                    "accuracy": json_number(means.loc[best, "accuracy"])}
+                                    "accuracy": json_number(means.loc[best, "accuracy"]),
+                                    "n_seeds": int((group["variant"] == best).sum())}
     return chosen
 
 
 def _validation_choice_lines(chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
     lines = [f"**Chosen on validation** ({dataset}): `{c['variant']}`, validation accuracy {c['val_accuracy']:.4f}, "
-             f"test {c['accuracy']:.4f} (means over its seeds; the table ranks by test accuracy, as the references did)."
+             f"test {c['accuracy']:.4f} ({'means over its seeds' if c.get('n_seeds', 1) > 1 else 'one seed'}; "
+             "the table ranks by test accuracy, as the references did)."
              for dataset, c in chosen.items()]
     return [*lines, ""] if lines else []
 

@@ -27,7 +27,7 @@ REFERENCE_TRAIN_ROWS: dict[str, int | str] = {
     "ag_news": 120_000, "imdb_8020": 40_000, "imdb_35_5_10": 35_000, "imdb": 25_000, "imdb_004": 25_000,
 }
 STUDY_REFERENCE_TRAIN_ROWS: dict[tuple[str, str], int | str] = {
-    ("gru_scratch", "imdb"): "another corpus (Amazon reviews, word2vec 300d)",
+    ("gru_scratch", "imdb"): "another corpus (an unnamed product-review set; Google News word2vec 300d)",
 }
 UNEXPLAINED = "unexplained"
 UNKNOWN_ROWS = "reference train size unknown"

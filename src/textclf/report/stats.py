@@ -506,7 +506,7 @@ def headline_sentence(variants: Sequence[VariantStats], not_worse: Sequence[str]
     peers = list(not_worse[1:])
     worse = sum(c.significant for c in comparisons.values())
     if not peers:
-        others = "the only other tested variant is" if worse == 1 else f"all {worse} others are"
+        others = {1: "the only other tested variant is", 2: "both others are"}.get(worse, f"all {worse} others are")
         return f"{head}; {others} significantly worse ({how}){tail}."
     verb = "is" if len(peers) == 1 else "are"
     if worse == 0:

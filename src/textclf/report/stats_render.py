@@ -147,13 +147,13 @@ def render_study_section(study: StudyStats, *, title: str | None = None, figure:
     lines += [_table(header, [_variant_row(study, v) for v in study.variants]), ""]
     lines += _seed_line(study.variants)
     n_tests = len(study.comparisons)
+    tests = (f" Not worse than best: {study.test_method}, each variant against `{study.best}`, two-sided, "
+             f"Holm-corrected across {n_tests} comparison{'s' if n_tests != 1 else ''} (α = {study.alpha:g}).")
     lines += [
         f"How to read: {pct} CI = Student t interval of the mean over seeds (training randomness on "
         "this test set); with one seed, the Wilson binomial interval over the test items. "
         "Reference = the published number; *inside* means it lies in our interval (an interval for "
-        "our mean, while the published number is one run). Not worse than best: "
-        f"{study.test_method}, each variant against `{study.best}`, two-sided, Holm-corrected "
-        f"across {n_tests} comparison{'s' if n_tests != 1 else ''} (α = {study.alpha:g}).", ""]
+        "our mean, while the published number is one run)." + (tests if n_tests else ""), ""]
     lines += [f"Note: {note}." for note in study.notes] + ([""] if study.notes else [])
     if figure:
         lines += [f"![accuracy per variant with {pct} intervals]({figure})", ""]
