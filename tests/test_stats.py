@@ -236,6 +236,9 @@ def test_twin_difference_and_item_interval_one_seed(labels):
     assert (twin.stem, twin.ref, twin.fix) == ("m", "m-ref", "m-fix")
     assert twin.diff == pytest.approx(0.05)
     assert twin.seeds_ci is None and twin.verdict == "fix better"
+    text = render_study_section(analyze_study(runs, preds))  # no empty seeds column, and it says why
+    assert "| twin | ref | fix | fix − ref | 95 % CI (items) | verdict |" in text and "CI (seeds)" not in text
+    assert "training randomness is not measured" in text
     # normal approximation of the mean of d_i: Var(d) = P(d != 0) - diff^2
     half = sps.norm.ppf(0.975) * math.sqrt((400 / n - 0.05**2) / n)
     assert twin.items_ci.low < 0.05 < twin.items_ci.high
@@ -291,7 +294,7 @@ def test_three_seed_study_renders_all_parts(three_seed_study):
         assert f"| `{name}` | 3 | {mean:.4f} ± {std:.4f} |" in text
     assert "| **best** |" in text and "Holm-corrected across 3 comparisons" in text
     assert "![accuracy per variant with 95 % intervals](figures/s_accuracy_ci.png)" in text
-    assert "#### ref/fix twins" in text and "| `a` |" in text
+    assert "#### ref/fix twins" in text and "| `a` |" in text and "| 95 % CI (items) | 95 % CI (seeds) | verdict |" in text
     assert "Seed variance is not measured" not in text
     a_ref = study.variant("a-ref")
     assert a_ref.reference_inside is (a_ref.ci.low <= 0.80 <= a_ref.ci.high)
