@@ -739,3 +739,36 @@ def test_json_number_rounds_and_turns_every_nan_into_null():
     assert json_number(np.float32(0.5)) == 0.5
     assert json_number(3) == 3.0 and isinstance(json_number(3), float)
     assert json.loads(json.dumps({"x": json_number(np.float32("nan"))})) == {"x": None}
+
+
+def test_variants_with_the_same_settings_are_named_and_checked_for_identical_results(tmp_path, monkeypatch):
+    """optimizers_imdb's sweeps share their default point under several names: the report says
+    they are one result and checks the pipeline's promise that identical settings give
+    identical predictions (here: the same bytes, as a rerun on one CPU gives)."""
+    labels = np.random.default_rng(0).integers(0, 4, 200)
+    for name in ("a", "twin"):  # the same generator state: the same predictions, as a deterministic rerun
+        write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, np.random.default_rng(1))
+    write_run(tmp_path / "results/full/imdb/s/c/seed1", labels, 0.3, np.random.default_rng(2))
+    write_stats(tmp_path, "imdb", 100, 200)
+    monkeypatch.chdir(tmp_path)
+    study = {**STUDY, "variants": {"a": {}, "twin": {}, "c": {"model": {"cell": "rnn"}}, "c2": {"model": {"cell": "rnn"}}}}
+    summary = build_report(report_job(_params({"s": study})), tmp_path / "reports")
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert "**Same settings under several names**" in text
+    assert "- `a`, `twin` (seed 1): the 2 with results agree bit for bit" in text
+    assert "- `c`, `c2` (seed 1): 1 of 2 have results, so their agreement is not checked yet." in text
+    entries = summary["studies"]["s"]["detail"]["same_settings"]
+    assert [(e["variants"], e["identical"], e["items_differing"]) for e in entries] == [
+        (["a", "twin"], True, 0), (["c", "c2"], None, None)]
+
+
+def test_same_settings_that_disagree_are_called_nondeterministic():
+    from textclf.report.same_settings import SameSettings, agreement, same_settings_lines
+
+    frame = pd.DataFrame({"id": [3, 1, 2], "label": [0, 1, 1], "pred": [0, 1, 0], "prob_0": [0.9, 0.2, 0.6]})
+    other = frame.assign(pred=[0, 1, 1], prob_0=[0.9, 0.2, 0.4]).iloc[::-1]  # row order does not matter
+    group = SameSettings(variants=("x", "y"), seed=5, results=("rx", "ry"))
+    assert agreement(group, {"rx": frame, "ry": frame.iloc[::-1]})["identical"] is True
+    assert agreement(group, {"rx": frame, "ry": other}) == {"compared": 2, "identical": False, "items_differing": 1}
+    lines, _ = same_settings_lines([group], {"rx": frame, "ry": other})
+    assert "- `x`, `y` (seed 5): their test predictions differ (1 item changes class): nondeterminism" in lines[2]

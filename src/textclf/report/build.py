@@ -33,6 +33,7 @@ from textclf.report.reference_gap import (
     reference_train_rows,
     train_rows_gap,
 )
+from textclf.report.same_settings import same_settings_groups, same_settings_lines
 from textclf.report.stats import (
     Comparison,
     StudyStats,
@@ -380,6 +381,9 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
     lines += _cross_size_note(study, done)
     chosen = validation_choice(done)
     lines += _validation_choice_lines(chosen)
+    same_lines, same_entries = same_settings_lines(
+        same_settings_groups([r for r in job["runs"] if r["variant"]["study"] == study]), predictions)
+    lines += same_lines
     colors = variant_colors(rows["variant"])
     setting = setting_line(done, markdown=False)
     lines += _figures(study, done, figures, colors, setting, written)
@@ -414,6 +418,8 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
     lines += _training_time_lines(job["mode"], done)
     metrics = _headline(study, rows, done, stat_metrics, chosen)
     metrics["detail"]["outside_reference"] = gaps
+    if same_entries:
+        metrics["detail"]["same_settings"] = same_entries
     for dataset, group in done.groupby("dataset"):
         preds = {f"{r.id} s{r.seed}": predictions[r.results] for r in group.itertuples()}
         classes = job["datasets"][dataset]["classes"]
