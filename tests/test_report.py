@@ -103,6 +103,14 @@ def _table_rows(text, heading):
     return [dict(zip(names, (c.strip() for c in row.strip("|").split(" | ")), strict=True)) for row in rows]
 
 
+def _headline_cells(text, study):
+    """The headline row of `study` as {column: cell}."""
+    lines = text[text.index("## Headline\n"):].splitlines()
+    header = next(line for line in lines if line.startswith("| study |"))
+    row = next(line for line in lines if line.startswith(f"| {study} |"))
+    return dict(zip(*([c.strip() for c in line.strip("|").split("|")] for line in (header, row)), strict=True))
+
+
 def test_table_sorted_with_reference_delta_and_caveat(report):
     out, _, accs = report
     rows = _table_rows((out / "summary.md").read_text(), "s")
@@ -145,11 +153,7 @@ def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
 def test_headline_names_best_variant_interval_references_and_setting(report):
     out, summary, accs = report
     text = (out / "summary.md").read_text()
-    section = text[text.index("## Headline\n"):text.index("\n## s\n")]
-    header = next(line for line in section.splitlines() if line.startswith("| study |"))
-    row = next(line for line in section.splitlines() if line.startswith("| s |"))
-    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
-                     strict=True))
+    cells = _headline_cells(text, "s")
     best = max(accs, key=accs.get)
     low, high = summary["studies"]["s"]["acc_ci_low"], summary["studies"]["s"]["acc_ci_high"]
     assert cells["best variant"] == f"`{best}`" and cells["accuracy [95 % CI]"] == f"{accs[best]:.4f} [{low:.4f}, {high:.4f}]"
@@ -170,10 +174,7 @@ def test_the_studys_best_reference_names_its_variant_and_whether_it_ran(tmp_path
     monkeypatch.chdir(tmp_path)
     build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "gone": 0.95}}})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
-    header, row = (next(line for line in text[text.index("## Headline\n"):].splitlines() if line.startswith(start))
-                   for start in ("| study |", "| s |"))
-    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
-                     strict=True))
+    cells = _headline_cells(text, "s")
     # 25,000 rows, as the reference's IMDB: no ⚠
     assert (cells["its reference"], cells["study's best reference"]) == ("0.8000", "0.9500 (`gone`, not run here)")
 
@@ -387,11 +388,7 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
     better, worse = int((ours & ~theirs).sum()), int((~ours & theirs).sum())
     p = scipy.stats.binomtest(better, better + worse, 0.5).pvalue  # McNemar, exact
     text = (tmp_path / "reports/summary.md").read_text()
-    section = text[text.index("## Headline\n"):]
-    header = next(line for line in section.splitlines() if line.startswith("| study |"))
-    row = next(line for line in section.splitlines() if line.startswith("| agn |"))
-    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
-                     strict=True))
+    cells = _headline_cells(text, "agn")
     assert p < 1e-4 and cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p < 0.0001)"
     assert cells["TF-IDF, same split"] == f"{theirs.mean():.4f} (90 train rows)"
     assert cells["its reference"] == cells["study's best reference"] == ""  # no published numbers
@@ -413,10 +410,7 @@ def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_pa
     warnings = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(warnings) == 1 and "agn/lstm/seed1/predictions.parquet" in warnings[0]
     text = (tmp_path / "reports/summary.md").read_text()
-    header, row = (next(line for line in text[text.index("## Headline\n"):].splitlines() if line.startswith(start))
-                   for start in ("| study |", "| agn |"))
-    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")],
-                     strict=True))
+    cells = _headline_cells(text, "agn")
     assert cells["best variant"] == "`lstm`" and cells["vs TF-IDF (paired p)"] == ""
 
 
