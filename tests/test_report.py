@@ -179,6 +179,21 @@ def test_the_studys_best_reference_names_its_variant_and_whether_it_ran(tmp_path
     assert (cells["its reference"], cells["study's best reference"]) == ("0.8000", "0.9500 (`gone`, not run here)")
 
 
+def test_the_best_references_warning_comes_from_its_own_variants_rows(tmp_path, monkeypatch):
+    """⚠ beside the study's best published number is about that variant's rows, not the best run's."""
+    labels = np.random.default_rng(0).integers(0, 4, 200)
+    write_run(tmp_path / "results/full/imdb/s/a/seed1", labels, 0.1, np.random.default_rng(1), n_train=100)
+    write_run(tmp_path / "results/full/imdb/s/b/seed1", labels, 0.3, np.random.default_rng(2), n_train=25_000)
+    write_stats(tmp_path, "imdb", 25_000, 200)
+    monkeypatch.chdir(tmp_path)
+    build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "imdb/b": 0.95, "ag_news/c": 0.99}}})),
+                 tmp_path / "reports")
+    cells = _headline_cells((tmp_path / "reports/summary.md").read_text(), "s")
+    # a is best (100 rows: ⚠); b's reference is the highest on imdb (ag_news's does not count), on the same rows
+    assert (cells["best variant"], cells["its reference"], cells["study's best reference"]) == (
+        "`a`", "0.8000 ⚠", "0.9500 (`b`)")
+
+
 def test_unrun_variants_are_one_line_with_the_command(report):
     out, _, _ = report
     text = (out / "summary.md").read_text()
@@ -738,22 +753,28 @@ def test_json_number_rounds_and_turns_every_nan_into_null():
 def test_variants_with_the_same_settings_are_named_and_checked_for_identical_results(tmp_path, monkeypatch):
     """optimizers_imdb's sweeps share their default point under several names: the report says
     they are one result and checks the pipeline's promise that identical settings give
-    identical predictions (here: the same bytes, as a rerun on one CPU gives)."""
+    identical predictions (classes and probabilities: the same bytes, as a rerun on one CPU gives)."""
     labels = np.random.default_rng(0).integers(0, 4, 200)
-    for name in ("a", "twin"):  # the same generator state: the same predictions, as a deterministic rerun
+    for name in ("a", "twin", "p", "p2"):  # the same generator state: the same predictions, as a deterministic rerun
         write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, np.random.default_rng(1))
+    for name, prob in (("p", 0.5), ("p2", 0.5 + 1e-7)):  # same classes, other probabilities
+        path = tmp_path / "results/full/imdb/s" / name / "seed1/predictions.parquet"
+        pd.read_parquet(path).assign(prob_0=prob).to_parquet(path)
     write_run(tmp_path / "results/full/imdb/s/c/seed1", labels, 0.3, np.random.default_rng(2))
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
-    study = {**STUDY, "variants": {"a": {}, "twin": {}, "c": {"model": {"cell": "rnn"}}, "c2": {"model": {"cell": "rnn"}}}}
+    study = {**STUDY, "variants": {"a": {}, "twin": {}, "c": {"model": {"cell": "rnn"}}, "c2": {"model": {"cell": "rnn"}},
+                                   "p": {"model": {"cell": "gru"}}, "p2": {"model": {"cell": "gru"}}}}
     summary = build_report(report_job(_params({"s": study})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
     assert "**Same settings under several names**" in text
-    assert "- `a`, `twin` (seed 1): the 2 with results agree bit for bit" in text
-    assert "- `c`, `c2` (seed 1): 1 of 2 have results, so their agreement is not checked yet." in text
+    assert "- `a`, `twin` (imdb, seed 1): the 2 with results agree bit for bit" in text
+    assert "- `c`, `c2` (imdb, seed 1): 1 of 2 have results, so their agreement is not checked yet." in text
+    assert ("- `p`, `p2` (imdb, seed 1): their predictions differ (every test item keeps its class, but the "
+            "probabilities differ (by up to 1e-07)): nondeterminism") in text
     entries = summary["studies"]["s"]["detail"]["same_settings"]
     assert [(e["variants"], e["identical"], e["items_differing"]) for e in entries] == [
-        (["a", "twin"], True, 0), (["c", "c2"], None, None)]
+        (["a", "twin"], True, 0), (["c", "c2"], None, None), (["p", "p2"], False, 0)]
 
 
 def test_same_settings_that_disagree_are_called_nondeterministic():
@@ -761,8 +782,20 @@ def test_same_settings_that_disagree_are_called_nondeterministic():
 
     frame = pd.DataFrame({"id": [3, 1, 2], "label": [0, 1, 1], "pred": [0, 1, 0], "prob_0": [0.9, 0.2, 0.6]})
     other = frame.assign(pred=[0, 1, 1], prob_0=[0.9, 0.2, 0.4]).iloc[::-1]  # row order does not matter
-    group = SameSettings(variants=("x", "y"), seed=5, results=("rx", "ry"))
+    group = SameSettings(dataset="imdb", seed=5, variants=("x", "y"), results=("rx", "ry"))
     assert agreement(group, {"rx": frame, "ry": frame.iloc[::-1]})["identical"] is True
-    assert agreement(group, {"rx": frame, "ry": other}) == {"compared": 2, "identical": False, "items_differing": 1}
+    assert agreement(group, {"rx": frame, "ry": other}) == {
+        "compared": 2, "identical": False, "items_differing": 1, "max_probability_difference": pytest.approx(0.2)}
     lines, _ = same_settings_lines([group], {"rx": frame, "ry": other})
-    assert "- `x`, `y` (seed 5): their test predictions differ (1 item changes class): nondeterminism" in lines[2]
+    assert "- `x`, `y` (imdb, seed 5): their predictions differ (1 test item changes class): nondeterminism" in lines[2]
+
+
+def test_same_settings_on_other_seeds_or_datasets_are_not_grouped():
+    from textclf.report.same_settings import same_settings_groups
+
+    def run(name, dataset="imdb", seed=1):
+        return {"results": f"results/{dataset}/{name}/seed{seed}",
+                "variant": {"name": name, "dataset": dataset, "model": {"hidden": 8}, "training": {"seed": seed}}}
+
+    groups = same_settings_groups([run("a"), run("b"), run("a", seed=2), run("c", dataset="ag_news"), run("d", seed=2)])
+    assert [(g.dataset, g.seed, g.variants) for g in groups] == [("imdb", 1, ("a", "b")), ("imdb", 2, ("a", "d"))]

@@ -31,6 +31,9 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! comm
 fi
 [ -x .venv/bin/python ] || bash setup.sh
 export PATH="$REPO/.venv/bin:$PATH"
+# The tiny project downloads from its own file:// upstream: a mirror set in the caller's shell
+# (TEXTCLF_MIRROR) would refuse those files, and a device choice does not belong to this check.
+unset TEXTCLF_MIRROR TEXTCLF_DEVICE
 
 WORK=$(mktemp -d /tmp/textclf-slurm.XXXXXX)
 chmod 711 "$WORK"

@@ -28,6 +28,7 @@ from textclf.report.figures import accuracy_vs_params, confusion, learning_curve
 from textclf.report.markdown import md_table
 from textclf.report.numbers import json_number
 from textclf.report.reference_gap import (
+    UNKNOWN_ROWS,
     outside_reference,
     outside_reference_lines,
     reference_train_rows,
@@ -199,9 +200,8 @@ def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> 
                      "test rows": _span(done["n_test"]) if len(done) else "",
                      "seeds": m["detail"]["seed_list"] or "", "variants run": f"{m['variants_done']} of "
                      f"{m['variants_done'] + m['detail']['variants_missing']}",
-                     # across datasets a best would compare accuracies on different test sets
-                     "best variant": (m["best"] or "") if done["dataset"].nunique() <= 1 else "one per dataset",
-                     "best accuracy": m["acc"] if done["dataset"].nunique() <= 1 else None,
+                     "best variant": m["best"] or ("one per dataset" if done["dataset"].nunique() > 1 else ""),
+                     "best accuracy": m["acc"],
                      "wall time": _wall_cell(m["detail"]["wall_seconds"], m["detail"]["wall_runs_timed"], len(done))})
     return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
 
@@ -229,7 +229,7 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                       job: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame | None]) -> list[str]:
     """Per study and dataset: the best variant (by test accuracy, as the references ranked) with
     its 95 % interval, its published number, the study's best published number and the TF-IDF
-    baseline on the same rows, with the train size, seeds, vectors and hardware behind it."""
+    baseline on the same split, with the train size, seeds, vectors and hardware behind it."""
     done = table[table["accuracy"].notna()]
     # the baseline trained on every training row (a train_fraction study's smaller samples are not "the same rows")
     whole = done[(done["model"] == BASELINE_MODEL) & (done["train_fraction"].fillna(1.0) == 1.0)]
@@ -243,9 +243,6 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
             means = group.groupby("variant")["accuracy"].mean()
             best = str(means.idxmax())
             best_rows = group[group["variant"] == best]
-            published = job["studies"][study].get("reference", {})
-            # ⚠: the reference trained on other rows (or another corpus); the study's Δ column says how
-            warn = " ⚠" if train_rows_gap(study, dataset, best_rows["n_train"].max()) else ""
             its_ref = best_rows["reference"].iloc[0]
             ci = metrics["detail"]["ci"].get(f"{dataset}/best") or metrics["detail"]["ci"].get("best") or \
                 {"ci_low": metrics.get("acc_ci_low"), "ci_high": metrics.get("acc_ci_high")}
@@ -255,8 +252,10 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                 "seeds": _seeds(best_rows["seed"]), "vectors": _vectors(best_rows), "hardware": _hardware(best_rows),
                 "best variant": f"`{best}`", "accuracy [95 % CI]": f"{means.max():.4f}" + (
                     f" [{low:.4f}, {high:.4f}]" if isinstance(low, float) and isinstance(high, float) else ""),
-                "its reference": "" if pd.isna(its_ref) else f"{float(its_ref):.4f}{warn}",
-                "study's best reference": _best_reference(published, set(group["variant"]), warn),
+                "its reference": "" if pd.isna(its_ref) else
+                f"{float(its_ref):.4f}{_warn(study, dataset, best_rows['n_train'].max())}",
+                "study's best reference": _best_reference(study, dataset, job["studies"][study].get("reference", {}),
+                                                          group),
                 "TF-IDF, same split": _tfidf_cell(tfidf.get(dataset), tfidf_rows.get(dataset), best_rows["n_train"]),
                 "vs TF-IDF (paired p)": _versus(paired_against(_seed_predictions(best_rows, predictions),
                                                                tfidf_preds.get(dataset, {}))),
@@ -279,12 +278,27 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
             md_table(pd.DataFrame(rows)), ""]
 
 
-def _best_reference(published: Mapping[str, Any], ran: set[str], warn: str) -> str:
-    """'0.8800 (`variant`, not run here) ⚠': the study's highest published number, named."""
-    if not published:
+def _warn(study: str, dataset: str, n_train: Any) -> str:
+    """' ⚠' when the reference trained on other rows than these (or another corpus), as the
+    study's Δ column says; an unknown reference size is no known difference."""
+    gap = train_rows_gap(study, dataset, n_train)
+    return " ⚠" if gap and gap != UNKNOWN_ROWS else ""
+
+
+def _best_reference(study: str, dataset: str, published: Mapping[str, Any], ran: pd.DataFrame) -> str:
+    """'0.8800 (`variant`, not run here) ⚠': the highest published number on this dataset
+    (keys `<variant>` or `<dataset>/<variant>`), named; ⚠ from that variant's own rows."""
+    mine = {}
+    for key, value in published.items():
+        prefix, _, name = str(key).rpartition("/")
+        if prefix in ("", dataset):
+            mine[name] = float(value)
+    if not mine:
         return ""
-    variant, value = max(published.items(), key=lambda item: float(item[1]))
-    return f"{float(value):.4f} (`{variant}`{'' if variant in ran else ', not run here'}){warn}"
+    variant, value = max(mine.items(), key=lambda item: item[1])
+    rows = ran[ran["variant"] == variant]
+    n_train = rows["n_train"].max() if len(rows) else None
+    return f"{value:.4f} (`{variant}`{'' if len(rows) else ', not run here'}){_warn(study, dataset, n_train)}"
 
 
 def _tfidf_cell(accuracy: float | None, tfidf_rows: Any, best_rows: pd.Series) -> str:
@@ -292,7 +306,7 @@ def _tfidf_cell(accuracy: float | None, tfidf_rows: Any, best_rows: pd.Series) -
     if accuracy is None or pd.isna(accuracy):
         return ""
     ours = {int(v) for v in best_rows.dropna()}
-    same = pd.isna(tfidf_rows) or ours == {int(tfidf_rows)}
+    same = pd.isna(tfidf_rows) or not ours or ours == {int(tfidf_rows)}
     return f"{accuracy:.4f}" + ("" if same else f" ({int(tfidf_rows):,} train rows)")
 
 
@@ -367,7 +381,7 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
     n_variants = rows.groupby(["dataset", "variant"]).ngroups
     n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
     lines += [f"{n_done} of {n_variants} variant{'s' if n_variants != 1 else ''} "
-              f"{'has' if n_done == 1 and n_variants == 1 else 'have'} results"
+              f"{'has' if n_done == 1 else 'have'} results"
               + (f" ({len(done)} runs over seeds)" if len(done) != n_done else "") + "."]
     pending = pd.concat([missing, failed])
     if len(pending):
@@ -381,8 +395,10 @@ def _study_section(job, study, rows, figures, written, predictions) -> tuple[lis
     lines += _cross_size_note(study, done)
     chosen = validation_choice(done)
     lines += _validation_choice_lines(chosen)
-    same_lines, same_entries = same_settings_lines(
-        same_settings_groups([r for r in job["runs"] if r["variant"]["study"] == study]), predictions)
+    groups = same_settings_groups([r for r in job["runs"] if r["variant"]["study"] == study])
+    whole = {r: load_predictions(r, probabilities=True)  # classes and probabilities, of readable files only
+             for g in groups for r in g.results if predictions.get(r) is not None}
+    same_lines, same_entries = same_settings_lines(groups, whole)
     lines += same_lines
     colors = variant_colors(rows["variant"])
     setting = setting_line(done, markdown=False)
@@ -588,8 +604,9 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
     """summary.json's entry of one study: `acc` (best test accuracy, mean over seeds), `best` (its variant),
     `mode`, `n_train`, `n_test` as the results say; under `detail` the rest, with per-variant
     numbers (each with its setting) under `detail.by_variant`."""
-    # the best variant by its mean over seeds, as the headline and the statistics rank it
-    means = done.groupby(["dataset", "variant"])["accuracy"].mean() if len(done) else None
+    # the best variant by its mean over seeds, as the headline and the statistics rank it; none
+    # across datasets (that would compare accuracies on different test sets: see the per-dataset CIs)
+    means = done.groupby(["dataset", "variant"])["accuracy"].mean() if done["dataset"].nunique() == 1 else None
     best = {"variant": means.idxmax()[1], "accuracy": means.max()} if means is not None else None
     n_train = sorted({int(v) for v in done["n_train"].dropna()})
     n_test = sorted({int(v) for v in done["n_test"].dropna()})

@@ -161,8 +161,10 @@ def load_history(results: str | Path) -> pd.DataFrame | None:
     return _read_or_warn(Path(results) / "history.csv", pd.read_csv)
 
 
-def load_predictions(results: str | Path) -> pd.DataFrame | None:
-    return _read_or_warn(Path(results) / "predictions.parquet", lambda p: pd.read_parquet(p, columns=["id", "label", "pred"]))
+def load_predictions(results: str | Path, *, probabilities: bool = False) -> pd.DataFrame | None:
+    """A run's test predictions: id, label, pred (and its prob_* columns when asked)."""
+    columns = None if probabilities else ["id", "label", "pred"]
+    return _read_or_warn(Path(results) / "predictions.parquet", lambda p: pd.read_parquet(p, columns=columns))
 
 
 def _read_or_warn(path: Path, read) -> pd.DataFrame | None:

@@ -129,10 +129,10 @@ def _seed_line(variants: Sequence[VariantStats]) -> list[str]:
             "randomness. Add seeds to measure it.", ""]
 
 
-def _twin_rows(twins: Sequence[TwinStats], study: StudyStats, seeds: bool) -> list[list[str]]:
+def _twin_rows(twins: Sequence[TwinStats], study: StudyStats, with_seed_ci: bool) -> list[list[str]]:
     """One row per ref/fix pair; the seeds interval only when some pair has one (≥ 2 seeds each)."""
     return [[f"`{t.stem}`", f"{study.variant(t.ref).mean:.4f}", f"{study.variant(t.fix).mean:.4f}",
-             f"{t.diff:+.4f}", _ci(t.items_ci, signed=True)] + ([_ci(t.seeds_ci, signed=True)] if seeds else [])
+             f"{t.diff:+.4f}", _ci(t.items_ci, signed=True)] + ([_ci(t.seeds_ci, signed=True)] if with_seed_ci else [])
             + [t.verdict] for t in twins]
 
 
@@ -159,15 +159,15 @@ def render_study_section(study: StudyStats, *, title: str | None = None, figure:
     if figure:
         lines += [f"![accuracy per variant with {pct} intervals]({figure})", ""]
     if study.twins:
-        seeds = any(t.seeds_ci is not None for t in study.twins)
+        with_seed_ci = any(t.seeds_ci is not None for t in study.twins)
         lines += [f"{heading}# ref/fix twins", "",
                   _table(["twin", "ref", "fix", "fix − ref", f"{pct} CI (items)"]
-                         + ([f"{pct} CI (seeds)"] if seeds else []) + ["verdict"],
-                         _twin_rows(study.twins, study, seeds)), "",
+                         + ([f"{pct} CI (seeds)"] if with_seed_ci else []) + ["verdict"],
+                         _twin_rows(study.twins, study, with_seed_ci)), "",
                   "fix − ref in accuracy (fraction). CI (items): paired bootstrap over test items of "
                   "per-item correctness averaged over seeds (test-set sampling). "
                   + ("CI (seeds): Welch t interval over seeds, when both twins have ≥ 2 (training randomness). "
-                     if seeds else "No seed interval: no twin has two seeds on each side, so training "
+                     if with_seed_ci else "No seed interval: no twin has two seeds on each side, so training "
                      "randomness is not measured. ")
                   + "The verdict names a winner only when every interval shown excludes 0.", ""]
     return "\n".join(lines)
