@@ -22,7 +22,7 @@ import pandas as pd
 from textclf import atomic
 from textclf.estimate import estimate_line, format_duration, saved_estimates
 from textclf.machine import cpu_model
-from textclf.report.collect import collect, load_history, load_predictions
+from textclf.report.collect import collect, dataset_references, load_history, load_predictions
 from textclf.report.errors import error_analysis
 from textclf.report.figures import accuracy_vs_params, confusion, learning_curves, variant_colors
 from textclf.report.markdown import md_table
@@ -254,7 +254,7 @@ def _headline_section(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                     f" [{low:.4f}, {high:.4f}]" if isinstance(low, float) and isinstance(high, float) else ""),
                 "its reference": "" if pd.isna(its_ref) else
                 f"{float(its_ref):.4f}{_warn(study, dataset, best_rows['n_train'].max())}",
-                "study's best reference": _best_reference(study, dataset, job["studies"][study].get("reference", {}),
+                "study's best reference": _best_reference(study, dataset, job["studies"][study],
                                                           group),
                 "TF-IDF, same split": _tfidf_cell(tfidf.get(dataset), tfidf_rows.get(dataset), best_rows["n_train"]),
                 "vs TF-IDF (paired p)": _versus(paired_against(_seed_predictions(best_rows, predictions),
@@ -285,14 +285,10 @@ def _warn(study: str, dataset: str, n_train: Any) -> str:
     return " ⚠" if gap and gap != UNKNOWN_ROWS else ""
 
 
-def _best_reference(study: str, dataset: str, published: Mapping[str, Any], ran: pd.DataFrame) -> str:
-    """'0.8800 (`variant`, not run here) ⚠': the highest published number on this dataset
-    (keys `<variant>` or `<dataset>/<variant>`), named; ⚠ from that variant's own rows."""
-    mine = {}
-    for key, value in published.items():
-        prefix, _, name = str(key).rpartition("/")
-        if prefix in ("", dataset):
-            mine[name] = float(value)
+def _best_reference(study: str, dataset: str, spec: Mapping[str, Any], ran: pd.DataFrame) -> str:
+    """'0.8800 (`variant`, not run here) ⚠': the highest published number on this dataset,
+    named; ⚠ from that variant's own rows."""
+    mine = dataset_references(spec, dataset)
     if not mine:
         return ""
     variant, value = max(mine.items(), key=lambda item: item[1])

@@ -41,12 +41,19 @@ def describe_variant(variant: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def dataset_references(study: Mapping[str, Any], dataset: str) -> dict[str, float]:
+    """variant name -> published number on `dataset`, from the study's `reference` keys
+    `<variant>` or `<dataset>/<variant>` (a plain key wins over a prefixed one)."""
+    found: dict[str, float] = {}
+    for key, value in sorted(study.get("reference", {}).items(), key=lambda item: "/" not in str(item[0])):
+        prefix, _, name = str(key).rpartition("/")
+        if prefix in ("", dataset):
+            found[name] = float(value)
+    return found
+
+
 def reference_value(study: Mapping[str, Any], variant: Mapping[str, Any]) -> float:
-    refs = study.get("reference", {})
-    for key in (variant["name"], f"{variant['dataset']}/{variant['name']}"):
-        if key in refs:
-            return float(refs[key])
-    return math.nan
+    return dataset_references(study, variant["dataset"]).get(variant["name"], math.nan)
 
 
 def curve_key(variant: Mapping[str, Any]) -> str:
