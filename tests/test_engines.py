@@ -440,3 +440,24 @@ def test_plan_estimate_against_the_measured_time(snake_project, capsys):
     with capsys.disabled():
         print(f"\n[benchmark] tiny study: estimated {estimated:.2f} s of training, measured {measured:.2f} s "
               f"({measured / estimated:.2f}x; rate {speed.rate / 1e9:.1f} G/s, {speed.source})")
+
+
+# ----------------------------------------------------------------- published runs
+def test_a_clone_with_published_runs_trains_nothing(snake_project, tmp_path):
+    """results/ does not outlive a machine: `textclf publish` + git carry the runs to a new
+    checkout, whose train jobs copy them (verified) instead of training, byte for byte."""
+    root = snake_project
+    out = run(root, str(BIN / "textclf"), "publish")
+    assert "3 run(s) published" in out, out
+    run(root, "git", "add", "reports/runs")
+    run(root, "git", "commit", "-qm", "publish the tiny runs")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(root), str(clone))
+    log = snakemake(clone, "reports/summary.md")
+    assert log.count("published run reused") == 3, log[-4000:]
+    for metrics in (root / "results/full").rglob("metrics.json"):
+        rel = metrics.parent.relative_to(root)
+        for name in ("metrics.json", "history.csv", "predictions.parquet"):
+            assert (clone / rel / name).read_bytes() == (root / rel / name).read_bytes(), rel / name
+    assert snakemake_would_run(clone) == {}
+    assert "0 run(s) published, 3 already published" in run(clone, str(BIN / "textclf"), "publish")

@@ -6,6 +6,7 @@
     textclf adopt                     after Snakemake: record its outputs in dvc.lock (switch to DVC)
     textclf studies                   list the studies
     textclf show <variant>            a variant's resolved settings, output paths and status
+    textclf publish [--studies a,b]   copy finished full-setting runs to reports/runs/ (for git)
 """
 
 from __future__ import annotations
@@ -174,6 +175,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Copy every finished full-setting run of the studies to reports/runs/, with its provenance:
+    committed, a later checkout's train jobs reuse them instead of retraining."""
+    from textclf.published import PUBLISHED_DIR, git_commit, publish_runs
+
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    plan = Plan(load_params(args.params), _parse_studies(args.studies) or "all", quick=False, seeds=seeds)
+    count = publish_runs(plan.jobs("train"), Path.cwd(), commit=git_commit())
+    total = len(plan.jobs("train"))
+    print(f"{PUBLISHED_DIR}/: {count.published} run(s) published, {count.unchanged} already published, "
+          f"{count.missing} of {total} not finished")
+    for label, runs, why in (
+        ("without provenance.json", count.no_provenance, "trained before runs recorded it: retrain to publish"),
+        ("stale", count.stale, "results of other settings than params.yaml names now: rerun the pipeline"),
+    ):
+        if runs:
+            print(f"not published, {label} ({why}): {len(runs)}, e.g. {runs[0]}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="textclf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = sub.add_parser("variants", help="list the trained replicas of the selected studies")
     p.add_argument("--studies", help="comma-separated studies (default: run.studies)")
     p.set_defaults(func=cmd_variants)
+    p = sub.add_parser("publish", help="copy finished full-setting runs to reports/runs/ (commit them; "
+                       "train jobs with the same settings, code and inputs then reuse them)")
+    p.add_argument("--studies", help="comma-separated studies (default: all)")
+    p.add_argument("--seeds", help="comma-separated seeds (default: each study's own)")
+    p.set_defaults(func=cmd_publish)
     args = parser.parse_args(argv)
     try:
         sys.exit(args.func(args))

@@ -41,6 +41,16 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 }
 
 
+def code_files(stage: str, family: str, root: Path = REPO_ROOT) -> list[str]:
+    """A stage's script and the library files of its family (STAGE_CODE), repo-relative."""
+    files = [f"workflow/scripts/{stage}.py"]
+    for entry in STAGE_CODE[family]:
+        path = root / "src" / "textclf" / entry
+        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files += [p.relative_to(root).as_posix() for p in found if p.exists()]
+    return files
+
+
 @dataclass(frozen=True)
 class Job:
     """One cached target: `job_file` holds its settings; it reads `deps` and writes `outs`."""
@@ -175,13 +185,8 @@ class Plan:
     def code(self, job: Job) -> list[str]:
         """The job's script and library files (repo-relative, sorted): Snakemake inputs. dvc.yaml
         names the same paths (directories there: DVC hashes their content)."""
-        files = [f"workflow/scripts/{job.stage}.py"]
         family = "baseline" if job.stage == "train" and job.settings["variant"]["model"]["type"] != "rnn" else job.stage
-        for entry in STAGE_CODE[family]:
-            path = self.root / "src" / "textclf" / entry
-            found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-            files += [p.relative_to(self.root).as_posix() for p in found if p.exists()]
-        return files
+        return code_files(job.stage, family, self.root)
 
     # ------------------------------------------------------------- job files
     def write_job_files(self, root: Path | None = None) -> int:

@@ -1,0 +1,148 @@
+"""Published runs (reports/runs/): publish, then a train job with the same settings, code and
+inputs copies the verified files instead of training; anything else trains."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_training import _train_script, data_dirs, make_variant, typed  # noqa: F401 (data_dirs: fixture)
+
+from textclf import published
+from textclf.config import REPO_ROOT
+from textclf.plan import code_files
+from textclf.published import OUTPUT_FILES, PROVENANCE, RECORD, publish_runs, run_provenance
+
+OUT = "results/full/toy/unit/gru/seed3"
+RECORD_DIR = Path("reports/runs/toy/unit/gru/seed3")
+
+
+@pytest.fixture
+def project(tmp_path, data_dirs, monkeypatch):  # noqa: F811
+    """A working directory with the tiny data under data/ and one job file, as the plan writes it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(published.REUSE_ENV, raising=False)
+    shutil.copytree(data_dirs[0], "data/prepared")
+    shutil.copytree(data_dirs[1], "data/encoded")
+    return tmp_path
+
+
+def write_job(epochs: int = 1) -> Path:
+    path = Path("jobs/train/full/toy/unit/gru/seed3.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"variant": typed(make_variant(epochs=epochs)).to_dict(),
+                                "inputs": {"prepared": "data/prepared", "encoded": "data/encoded",
+                                           "vocab_file": "data/encoded/vocab.json", "embedding": None},
+                                "out": OUT}, indent=1, sort_keys=True))
+    return path
+
+
+def train_job(job: Path) -> None:
+    _train_script().main([str(job)])
+
+
+def as_plan_job(job: Path) -> SimpleNamespace:
+    """What publish_runs reads of a plan Job: its settings and their digest."""
+    return SimpleNamespace(settings=json.loads(job.read_text()), digest=hashlib.sha256(job.read_bytes()).hexdigest())
+
+
+def outputs() -> dict[str, bytes]:
+    return {name: (Path(OUT) / name).read_bytes() for name in OUTPUT_FILES}
+
+
+def trained_and_published() -> tuple[Path, dict[str, bytes]]:
+    job = write_job()
+    train_job(job)
+    assert json.loads((Path(OUT) / PROVENANCE).read_text())["settings_sha256"] == as_plan_job(job).digest
+    count = publish_runs([as_plan_job(job)])
+    assert count.published == 1
+    return job, outputs()
+
+
+def fail_if_trained(monkeypatch) -> None:
+    import textclf.training
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("trained although a matching published run exists")
+
+    monkeypatch.setattr(textclf.training, "train_variant", refuse)
+
+
+def test_publish_then_a_new_checkout_reuses_the_run_byte_for_byte(project, monkeypatch, capsys):
+    job, before = trained_and_published()
+    record = json.loads((RECORD_DIR / RECORD).read_text())
+    assert set(record["files"]) == set(OUTPUT_FILES) and record["trained_at"]
+    assert {(RECORD_DIR / n).read_bytes() == before[n] for n in OUTPUT_FILES} == {True}
+    shutil.rmtree("results")  # a new machine: results/ gone, reports/runs/ in git
+    fail_if_trained(monkeypatch)
+    train_job(job)
+    assert outputs() == before
+    assert "published run reused" in capsys.readouterr().out
+    assert json.loads((Path(OUT) / PROVENANCE).read_text())["reused_from"] == RECORD_DIR.as_posix()
+    # publishing the reused run again changes nothing
+    assert publish_runs([as_plan_job(job)]).unchanged == 1
+
+
+def test_other_settings_inputs_or_opt_out_train(project, monkeypatch, capsys):
+    job, _ = trained_and_published()
+    calls = []
+    import textclf.training
+
+    real = textclf.training.train_variant
+    monkeypatch.setattr(textclf.training, "train_variant", lambda *a, **k: calls.append(1) or real(*a, **k))
+    train_job(write_job(epochs=2))  # other settings
+    assert len(calls) == 1 and "published run reused" not in capsys.readouterr().out
+    job = write_job(epochs=1)
+    monkeypatch.setenv(published.REUSE_ENV, "0")
+    train_job(job)
+    assert len(calls) == 2
+    monkeypatch.delenv(published.REUSE_ENV)
+    extra = Path("data/encoded/train.parquet")
+    extra.write_bytes(extra.read_bytes() + b"\0")  # other input bytes (not valid parquet: it must not be read)
+    provenance = run_provenance(job, (REPO_ROOT, code_files("train", "train")), json.loads(job.read_text())["inputs"])
+    record = json.loads((RECORD_DIR / RECORD).read_text())
+    assert [k for k in published.KEYS if provenance[k] != record[k]] == ["inputs_sha256"]
+    assert published.reuse_published(OUT, provenance) is None
+
+
+def test_tampered_published_file_is_not_trusted(project, monkeypatch, caplog):
+    job, before = trained_and_published()
+    predictions = RECORD_DIR / "predictions.parquet"
+    predictions.write_bytes(predictions.read_bytes()[:-8] + b"\0" * 8)
+    shutil.rmtree("results")
+    calls = []
+    import textclf.training
+
+    real = textclf.training.train_variant
+    monkeypatch.setattr(textclf.training, "train_variant", lambda *a, **k: calls.append(1) or real(*a, **k))
+    train_job(job)
+    assert calls == [1]
+    assert f"{predictions} does not match the sha256" in caplog.text
+    assert outputs()["predictions.parquet"] == before["predictions.parquet"]  # retrained, deterministic
+
+
+def test_code_edit_changes_the_code_digest(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    job = tmp_path / "job.json"
+    job.write_text("{}")
+    first = run_provenance(job, (tmp_path, ["a.py"]), {}, root=tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    second = run_provenance(job, (tmp_path, ["a.py"]), {}, root=tmp_path)
+    assert first["settings_sha256"] == second["settings_sha256"] and first["code_sha256"] != second["code_sha256"]
+
+
+def test_publish_skips_unfinished_stale_and_unrecorded_runs(project):
+    job = write_job()
+    assert publish_runs([as_plan_job(job)]).missing == 1
+    train_job(job)
+    stale = as_plan_job(write_job(epochs=2))  # params.yaml changed since the run
+    assert publish_runs([stale]).stale == [OUT]
+    (Path(OUT) / PROVENANCE).unlink()  # a run from before provenance was recorded
+    assert publish_runs([as_plan_job(write_job())]).no_provenance == [OUT]
+    assert not RECORD_DIR.exists()
+    quick = SimpleNamespace(settings={"out": "results/quick/toy/unit/gru/seed3"}, digest="x")
+    assert publish_runs([quick]).published == 0
