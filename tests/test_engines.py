@@ -453,6 +453,9 @@ def test_a_clone_with_published_runs_trains_nothing(snake_project, tmp_path):
     run(root, "git", "commit", "-qm", "publish the tiny runs")
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(root), str(clone))
+    plan = run(clone, str(BIN / "textclf"), "plan")
+    assert re.search(r"^tiny\s+2\s+0\s+2\s+0\s", plan, flags=re.M), plan
+    assert re.search(r"^base\s+1\s+0\s+1\s+0\s", plan, flags=re.M), plan
     log = snakemake(clone, "reports/summary.md")
     assert log.count("published run reused") == 3, log[-4000:]
     for metrics in (root / "results/full").rglob("metrics.json"):

@@ -327,11 +327,14 @@ def format_duration(seconds: float) -> str:
 
 
 def plan_table(rows: list[dict[str, Any]]) -> str:
-    header = f"{'study':<18} {'replicas':>8} {'cached':>7} {'to train':>8} {'est. CPU time':>14}"
+    header = f"{'study':<18} {'replicas':>8} {'cached':>7} {'published':>9} {'to train':>8} {'est. CPU time':>14}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r['to_train']:>8} "
-                     f"{format_duration(r['seconds']):>14}")
+        lines.append(f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r.get('published', 0):>9} "
+                     f"{r['to_train']:>8} {format_duration(r['seconds']):>14}")
+    if any(r.get("published") for r in rows):
+        lines.append("published: in reports/runs/ with these settings; copied instead of trained when the "
+                     "training code and inputs hash the same too")
     return "\n".join(lines)
 
 
@@ -354,8 +357,10 @@ def earlier_runs(root: Path = Path(".")) -> Iterable[tuple[Variant, Path]]:
 def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, Any]], float, str]:
     """Per study of a plan (its selected mode): replicas, cached, to train, estimated CPU seconds."""
     from textclf.plan import prepared_dir, results_dir
+    from textclf.published import published_settings
 
     runs = [(v, root / results_dir(v)) for v in plan.variants]
+    digests = {job.settings["out"]: job.digest for job in plan.jobs("train")}
     speed = machine_speed([*earlier_runs(root)] or runs, root / CALIBRATION_FILE)
     source = speed.source
     sizes: dict[str, DataSize] = {}
@@ -366,11 +371,14 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             sizes[variant.dataset] = found or DataSize(DEFAULT_ROWS, DEFAULT_TOKENS_PER_ROW)
             if found is None:
                 source += f"; {variant.dataset} not prepared yet, its size guessed"
-        row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "to_train": 0,
-                                              "seconds": 0.0, "runs": {}})
+        row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "published": 0,
+                                              "to_train": 0, "seconds": 0.0, "runs": {}})
         row["replicas"] += 1
+        published = published_settings(results_dir(variant), root)
         if (results / "metrics.json").is_file():
             row["cached"] += 1
+        elif published is not None and published == digests.get(results_dir(variant)):
+            row["published"] += 1
         else:
             row["to_train"] += 1
             seconds = replica_seconds(variant, sizes[variant.dataset], speed)

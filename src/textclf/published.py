@@ -47,19 +47,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tree_sha256(paths: Iterable[Path], root: Path) -> str:
-    """One digest over files (directories: their visible files, recursively), by relative path."""
-    files: list[Path] = []
-    for path in paths:
+def _tree_sha256(entries: Mapping[str, Path]) -> str:
+    """One digest over labelled files (a directory: its visible files, recursively, named
+    label/relative path), so the same bytes digest the same wherever they lie."""
+    named: dict[str, Path] = {}
+    for label, path in entries.items():
         if path.is_dir():
-            files += [p for p in path.rglob("*") if p.is_file()
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            for file in path.rglob("*"):
+                rel = file.relative_to(path)
+                if file.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    named[f"{label}/{rel.as_posix()}"] = file
         else:
-            files.append(path)
+            named[label] = path
     digest = hashlib.sha256()
-    for path in sorted(set(files)):
-        name = path.resolve().relative_to(root.resolve()).as_posix()
-        digest.update(f"{name}\0{file_sha256(path)}\n".encode())
+    for name in sorted(named):
+        digest.update(f"{name}\0{file_sha256(named[name])}\n".encode())
     return digest.hexdigest()
 
 
@@ -67,13 +69,14 @@ def run_provenance(job_path: Path, code: tuple[Path, Iterable[str]], inputs: Map
                    root: Path | None = None) -> dict[str, str]:
     """What a run's results depend on, as digests: settings (the job file), training code
     (`code`: the package root and its repo-relative files, as Plan.code lists them) and the
-    input files the job names (relative to `root`, default the working directory)."""
+    input files the job names (by input name; relative paths are taken from `root`, default
+    the working directory)."""
     root = root or Path.cwd()
     code_root, files = code
     return {
         "settings_sha256": file_sha256(job_path),
-        "code_sha256": _tree_sha256([code_root / f for f in files], code_root),
-        "inputs_sha256": _tree_sha256([root / str(p) for p in inputs.values() if p], root),
+        "code_sha256": _tree_sha256({f: code_root / f for f in files}),
+        "inputs_sha256": _tree_sha256({k: root / str(p) for k, p in inputs.items() if p}),
     }
 
 
@@ -84,6 +87,13 @@ def published_dir(out: str | Path) -> Path | None:
         return PUBLISHED_DIR / out.relative_to(RESULTS_FULL)
     except ValueError:
         return None
+
+
+def published_settings(out: str | Path, root: Path | None = None) -> str | None:
+    """The settings digest a published run of this results folder was trained with, if any."""
+    folder = published_dir(out)
+    record = _read_json((root or Path.cwd()) / folder / RECORD) if folder is not None else None
+    return record.get("settings_sha256") if record else None
 
 
 def write_provenance(out: str | Path, provenance: Mapping[str, str], **extra: Any) -> None:
