@@ -13,7 +13,7 @@ import pytest
 from test_training import _train_script, data_dirs, make_variant, typed  # noqa: F401 (data_dirs: fixture)
 
 from textclf import published
-from textclf.config import REPO_ROOT
+from textclf.config import REPO_ROOT, ParamsError
 from textclf.plan import code_files
 from textclf.published import OUTPUT_FILES, PROVENANCE, RECORD, publish_runs, run_provenance
 
@@ -146,3 +146,22 @@ def test_publish_skips_unfinished_stale_and_unrecorded_runs(project):
     assert not RECORD_DIR.exists()
     quick = SimpleNamespace(settings={"out": "results/quick/toy/unit/gru/seed3"}, digest="x")
     assert publish_runs([quick]).published == 0
+
+
+def test_ignore_code_reuses_a_run_of_other_training_code(project, monkeypatch):
+    job, before = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    record = json.loads(record_path.read_text())
+    record["code_sha256"] = "0" * 64  # published by an older version of the training code
+    record_path.write_text(json.dumps(record))
+    shutil.rmtree("results")
+    provenance = run_provenance(job, (REPO_ROOT, code_files("train", "train")), json.loads(job.read_text())["inputs"])
+    assert published.reuse_published(OUT, provenance) is None  # default: the code must match too
+    monkeypatch.setenv(published.REUSE_ENV, "ignore-code")
+    fail_if_trained(monkeypatch)
+    train_job(job)
+    assert outputs() == before
+    assert json.loads((Path(OUT) / PROVENANCE).read_text())["code_sha256"] == "0" * 64  # what made the bytes
+    monkeypatch.setenv(published.REUSE_ENV, "yes")
+    with pytest.raises(ParamsError, match="TEXTCLF_REUSE_PUBLISHED='yes': use 1"):
+        published.reuse_published(OUT, provenance)

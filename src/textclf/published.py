@@ -10,7 +10,9 @@ Before training, the train stage looks there (both engines run the same script):
 settings, the code and the inputs all hash the same, it verifies the published files and
 copies them into results/ instead of training. A published run whose provenance differs is
 left alone (the job trains); one whose bytes do not match their recorded sha256 is never
-used. `TEXTCLF_REUSE_PUBLISHED=0` trains everything.
+used. `TEXTCLF_REUSE_PUBLISHED=0` trains everything; `=ignore-code` reuses a run of the same
+settings and inputs whatever training code made it (after a refactor shown to change no
+result), as Snakemake's `--rerun-triggers` without `code` does for results/.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf import atomic
+from textclf.config import ParamsError
 
 log = logging.getLogger("textclf.published")
 
@@ -37,6 +40,7 @@ PROVENANCE = "provenance.json"  # beside a run's outputs in results/ (not an eng
 RECORD = "record.json"  # beside a published run's files
 KEYS = ("settings_sha256", "code_sha256", "inputs_sha256")
 REUSE_ENV = "TEXTCLF_REUSE_PUBLISHED"
+REUSE_MODES = ("1", "0", "ignore-code")
 
 
 def file_sha256(path: Path) -> str:
@@ -129,7 +133,12 @@ def reuse_published(out: str | Path, provenance: Mapping[str, str], root: Path |
     or None when there is none to reuse (then the caller trains)."""
     root = root or Path.cwd()
     folder = published_dir(out)
-    if folder is None or os.environ.get(REUSE_ENV, "1") == "0":
+    mode = os.environ.get(REUSE_ENV, "1")
+    if mode not in REUSE_MODES:
+        raise ParamsError(f"{REUSE_ENV}={mode!r}: use 1 (reuse a published run of the same settings, code and "
+                          "inputs; the default), ignore-code (same settings and inputs, any training code) or 0 "
+                          "(always train)")
+    if folder is None or mode == "0":
         return None
     folder = root / folder
     record = _read_json(folder / RECORD)
@@ -138,7 +147,8 @@ def reuse_published(out: str | Path, provenance: Mapping[str, str], root: Path |
             log.warning("%s is unreadable; training instead (delete the folder or run `textclf publish` again)",
                         folder / RECORD)
         return None
-    differs = [k.removesuffix("_sha256") for k in KEYS if record.get(k) != provenance.get(k)]
+    keys = [k for k in KEYS if not (mode == "ignore-code" and k == "code_sha256")]
+    differs = [k.removesuffix("_sha256") for k in keys if record.get(k) != provenance.get(k)]
     if differs:
         log.info("published run %s not reused: its %s differ from this run's; training", folder, " and ".join(differs))
         return None
@@ -153,7 +163,8 @@ def reuse_published(out: str | Path, provenance: Mapping[str, str], root: Path |
     for name in sorted(OUTPUT_FILES, key=lambda n: n == "metrics.json"):  # metrics.json last
         with atomic.atomic_path(target / name) as tmp:
             shutil.copyfile(folder / name, tmp)
-    write_provenance(target, provenance, reused_from=folder.relative_to(root).as_posix(),
+    # the digests of what produced these bytes: the record's (ignore-code may differ from ours)
+    write_provenance(target, {k: record[k] for k in KEYS}, reused_from=folder.relative_to(root).as_posix(),
                      trained_at=record.get("trained_at"), commit=record.get("commit"))
     return folder
 
