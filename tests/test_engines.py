@@ -87,7 +87,8 @@ def _tiny_params(upstream: Path) -> dict:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TEXTCLF_MIRROR", "TEXTCLF_DEVICE")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TEXTCLF_MIRROR", "TEXTCLF_DEVICE", "TEXTCLF_REUSE_PUBLISHED")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONHASHSEED"] = "0"
     return env
@@ -445,22 +446,32 @@ def test_plan_estimate_against_the_measured_time(snake_project, capsys):
 # ----------------------------------------------------------------- published runs
 def test_a_clone_with_published_runs_trains_nothing(snake_project, tmp_path):
     """results/ does not outlive a machine: `textclf publish` + git carry the runs to a new
-    checkout, whose train jobs copy them (verified) instead of training, byte for byte."""
+    checkout, whose train jobs (Snakemake's, then DVC's) copy them, verified, instead of
+    training, byte for byte."""
     root = snake_project
     out = run(root, str(BIN / "textclf"), "publish")
     assert "3 run(s) published" in out, out
     run(root, "git", "add", "reports/runs")
     run(root, "git", "commit", "-qm", "publish the tiny runs")
-    clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(root), str(clone))
-    plan = run(clone, str(BIN / "textclf"), "plan")
-    assert re.search(r"^tiny\s+2\s+0\s+2\s+0\s", plan, flags=re.M), plan
-    assert re.search(r"^base\s+1\s+0\s+1\s+0\s", plan, flags=re.M), plan
-    log = snakemake(clone, "reports/summary.md")
-    assert log.count("published run reused") == 3, log[-4000:]
-    for metrics in (root / "results/full").rglob("metrics.json"):
-        rel = metrics.parent.relative_to(root)
-        for name in ("metrics.json", "history.csv", "predictions.parquet"):
-            assert (clone / rel / name).read_bytes() == (root / rel / name).read_bytes(), rel / name
-    assert snakemake_would_run(clone) == {}
-    assert "0 run(s) published, 3 already published" in run(clone, str(BIN / "textclf"), "publish")
+    try:
+        clone = tmp_path / "clone"
+        run(tmp_path, "git", "clone", "-q", str(root), str(clone))
+        plan = run(clone, str(BIN / "textclf"), "plan")
+        assert re.search(r"^tiny\s+2\s+0\s+2\s+0\s", plan, flags=re.M), plan
+        assert re.search(r"^base\s+1\s+0\s+1\s+0\s", plan, flags=re.M), plan
+        runs = [m.parent.relative_to(root) for m in (root / "results/full").rglob("metrics.json")]
+        assert len(runs) == 3
+        for engine in ("snakemake", "dvc"):
+            if engine == "snakemake":
+                log = snakemake(clone, "reports/summary.md")
+            else:
+                shutil.rmtree(clone / "results")
+                log = dvc(clone, "repro")
+            assert log.count("published run reused") == 3, log[-4000:]
+            for rel in runs:
+                for name in ("metrics.json", "history.csv", "predictions.parquet"):
+                    assert (clone / rel / name).read_bytes() == (root / rel / name).read_bytes(), (engine, rel, name)
+        assert snakemake_would_run(clone) == {}
+        assert "0 run(s) published, 0 replaced, 3 already published" in run(clone, str(BIN / "textclf"), "publish")
+    finally:  # the shared project trains its own runs again in any later test
+        run(root, "git", "reset", "-q", "--hard", "HEAD~1")

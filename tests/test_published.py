@@ -14,7 +14,7 @@ from test_training import _train_script, data_dirs, make_variant, typed  # noqa:
 
 from textclf import published
 from textclf.config import REPO_ROOT, ParamsError
-from textclf.plan import code_files
+from textclf.plan import canonical_json, code_files
 from textclf.published import OUTPUT_FILES, PROVENANCE, RECORD, publish_runs, run_provenance
 
 OUT = "results/full/toy/unit/gru/seed3"
@@ -34,10 +34,10 @@ def project(tmp_path, data_dirs, monkeypatch):  # noqa: F811
 def write_job(epochs: int = 1) -> Path:
     path = Path("jobs/train/full/toy/unit/gru/seed3.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"variant": typed(make_variant(epochs=epochs)).to_dict(),
-                                "inputs": {"prepared": "data/prepared", "encoded": "data/encoded",
-                                           "vocab_file": "data/encoded/vocab.json", "embedding": None},
-                                "out": OUT}, indent=1, sort_keys=True))
+    path.write_text(canonical_json({"variant": typed(make_variant(epochs=epochs)).to_dict(),
+                                    "inputs": {"prepared": "data/prepared", "encoded": "data/encoded",
+                                               "vocab_file": "data/encoded/vocab.json", "embedding": None},
+                                    "out": OUT}))
     return path
 
 
@@ -46,8 +46,12 @@ def train_job(job: Path) -> None:
 
 
 def as_plan_job(job: Path) -> SimpleNamespace:
-    """What publish_runs reads of a plan Job: its settings and their digest."""
-    return SimpleNamespace(settings=json.loads(job.read_text()), digest=hashlib.sha256(job.read_bytes()).hexdigest())
+    """What publish_runs reads of a plan Job: its settings and their digest (as Job.digest
+    computes it: the sha256 of the settings' canonical JSON, which is the job file's content)."""
+    settings = json.loads(job.read_text())
+    digest = hashlib.sha256(canonical_json(settings).encode()).hexdigest()
+    assert digest == hashlib.sha256(job.read_bytes()).hexdigest()
+    return SimpleNamespace(settings=settings, digest=digest)
 
 
 def outputs() -> dict[str, bytes]:
@@ -165,3 +169,55 @@ def test_ignore_code_reuses_a_run_of_other_training_code(project, monkeypatch):
     monkeypatch.setenv(published.REUSE_ENV, "yes")
     with pytest.raises(ParamsError, match="TEXTCLF_REUSE_PUBLISHED='yes': use 1"):
         published.reuse_published(OUT, provenance)
+
+
+def test_unusable_records_train_and_leave_nothing_stale(project, monkeypatch, caplog):
+    job, before = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    good = record_path.read_text()
+    calls = []
+    import textclf.training
+
+    real = textclf.training.train_variant
+    monkeypatch.setattr(textclf.training, "train_variant", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for broken, message in (("{not json", "is unreadable or not a record"),
+                            (json.dumps({**json.loads(good), "files": ["x"]}), "is unreadable or not a record")):
+        record_path.write_text(broken)
+        train_job(job)
+        assert message in caplog.text
+    record_path.write_text(good)
+    history = (RECORD_DIR / "history.csv").read_bytes()
+    (RECORD_DIR / "history.csv").unlink()
+    train_job(job)
+    assert "lists history.csv, missing there" in caplog.text
+    assert len(calls) == 3 and outputs()["predictions.parquet"] == before["predictions.parquet"]  # retrained
+    (RECORD_DIR / "history.csv").write_bytes(history)
+    (Path(OUT) / "checkpoint.pt").write_bytes(b"an interrupted run of other code")
+    assert (Path(OUT) / "model.pt").exists()
+    fail_if_trained(monkeypatch)
+    train_job(job)
+    assert outputs() == before
+    assert not (Path(OUT) / "checkpoint.pt").exists() and not (Path(OUT) / "model.pt").exists()
+
+
+def test_publish_replaces_a_different_record_and_refuses_runs_of_other_inputs(project):
+    job, _ = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    record = json.loads(record_path.read_text())
+    record["files"]["history.csv"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    count = publish_runs([as_plan_job(job)])
+    assert (count.replaced, count.published) == (1, 0)
+    assert json.loads(record_path.read_text())["files"]["history.csv"] != "0" * 64
+    vocab = Path("data/encoded/vocab.json")
+    vocab.write_text(vocab.read_text() + "\n")  # the inputs changed since the run
+    assert publish_runs([as_plan_job(job)]).changed == [f"{OUT} (inputs)"]
+
+
+def test_publish_command_checks_its_seeds(capsys):
+    from textclf.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["publish", "--seeds", "1,two"])
+    assert exc.value.code == 2
+    assert "--seeds '1,two': give comma-separated whole numbers" in capsys.readouterr().err

@@ -178,17 +178,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     """Copy every finished full-setting run of the studies to reports/runs/, with its provenance:
     committed, a later checkout's train jobs reuse them instead of retraining."""
-    from textclf.published import PUBLISHED_DIR, git_commit, publish_runs
+    from textclf.published import PUBLISHED_DIR, publish_runs
 
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        raise ParamsError(f"--seeds {args.seeds!r}: give comma-separated whole numbers, e.g. --seeds 1,2,3") from None
     plan = Plan(load_params(args.params), _parse_studies(args.studies) or "all", quick=False, seeds=seeds)
-    count = publish_runs(plan.jobs("train"), Path.cwd(), commit=git_commit())
-    total = len(plan.jobs("train"))
-    print(f"{PUBLISHED_DIR}/: {count.published} run(s) published, {count.unchanged} already published, "
-          f"{count.missing} of {total} not finished")
+    plan.write_job_files(Path.cwd())  # provenance digests the job files: they must be current
+    jobs = plan.jobs("train")
+    count = publish_runs(jobs, Path.cwd())
+    print(f"{PUBLISHED_DIR}/: {count.published} run(s) published, {count.replaced} replaced, "
+          f"{count.unchanged} already published, {count.missing} of {len(jobs)} not finished")
     for label, runs, why in (
         ("without provenance.json", count.no_provenance, "trained before runs recorded it: retrain to publish"),
         ("stale", count.stale, "results of other settings than params.yaml names now: rerun the pipeline"),
+        ("changed since the run", count.changed,
+         "the training code, inputs or device here differ from the run's: rerun the pipeline, or publish "
+         "from the checkout that made it"),
     ):
         if runs:
             print(f"not published, {label} ({why}): {len(runs)}, e.g. {runs[0]}", file=sys.stderr)

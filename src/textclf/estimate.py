@@ -333,8 +333,8 @@ def plan_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r.get('published', 0):>9} "
                      f"{r['to_train']:>8} {format_duration(r['seconds']):>14}")
     if any(r.get("published") for r in rows):
-        lines.append("published: in reports/runs/ with these settings; copied instead of trained when the "
-                     "training code and inputs hash the same too")
+        lines.append("published: in reports/runs/ with these settings and training code; copied instead of "
+                     "trained when the inputs and device match too")
     return "\n".join(lines)
 
 
@@ -354,13 +354,31 @@ def earlier_runs(root: Path = Path(".")) -> Iterable[tuple[Variant, Path]]:
             continue  # a job file from an older version: it says nothing reliable here
 
 
+def _reusable_published(plan: Any, root: Path) -> set[str]:
+    """Results folders the train stage would copy from reports/runs/ rather than train: a
+    record of the same settings and training code (inputs and device are checked when the job
+    runs: the data may not be prepared yet)."""
+    from textclf.published import CurrentProvenance, published_record, reuse_mode
+
+    mode = reuse_mode()
+    if mode == "0":
+        return set()
+    current = CurrentProvenance(root)
+    found = set()
+    for job in plan.jobs("train"):
+        record = published_record(job.settings["out"], root)
+        if (record and record.get("settings_sha256") == job.digest
+                and (mode == "ignore-code" or record.get("code_sha256") == current.code(job.settings["variant"]["model"]["type"]))):
+            found.add(job.settings["out"])
+    return found
+
+
 def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, Any]], float, str]:
     """Per study of a plan (its selected mode): replicas, cached, to train, estimated CPU seconds."""
     from textclf.plan import prepared_dir, results_dir
-    from textclf.published import published_settings
 
     runs = [(v, root / results_dir(v)) for v in plan.variants]
-    digests = {job.settings["out"]: job.digest for job in plan.jobs("train")}
+    reusable = _reusable_published(plan, root)
     speed = machine_speed([*earlier_runs(root)] or runs, root / CALIBRATION_FILE)
     source = speed.source
     sizes: dict[str, DataSize] = {}
@@ -374,10 +392,9 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
         row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "published": 0,
                                               "to_train": 0, "seconds": 0.0, "runs": {}})
         row["replicas"] += 1
-        published = published_settings(results_dir(variant), root)
         if (results / "metrics.json").is_file():
             row["cached"] += 1
-        elif published is not None and published == digests.get(results_dir(variant)):
+        elif results_dir(variant) in reusable:
             row["published"] += 1
         else:
             row["to_train"] += 1

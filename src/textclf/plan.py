@@ -41,6 +41,11 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 }
 
 
+def code_family(model_type: str) -> str:
+    """Which STAGE_CODE entry trains a model type: the recurrent trainer or the TF-IDF baseline."""
+    return "train" if model_type == "rnn" else "baseline"
+
+
 def code_files(stage: str, family: str, root: Path = REPO_ROOT) -> list[str]:
     """A stage's script and the library files of its family (STAGE_CODE), repo-relative."""
     files = [f"workflow/scripts/{stage}.py"]
@@ -185,7 +190,7 @@ class Plan:
     def code(self, job: Job) -> list[str]:
         """The job's script and library files (repo-relative, sorted): Snakemake inputs. dvc.yaml
         names the same paths (directories there: DVC hashes their content)."""
-        family = "baseline" if job.stage == "train" and job.settings["variant"]["model"]["type"] != "rnn" else job.stage
+        family = code_family(job.settings["variant"]["model"]["type"]) if job.stage == "train" else job.stage
         return code_files(job.stage, family, self.root)
 
     # ------------------------------------------------------------- job files

@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,9 @@ RESULTS_FULL = Path("results") / "full"
 OUTPUT_FILES = ("metrics.json", "history.csv", "predictions.parquet")
 PROVENANCE = "provenance.json"  # beside a run's outputs in results/ (not an engine output)
 RECORD = "record.json"  # beside a published run's files
-KEYS = ("settings_sha256", "code_sha256", "inputs_sha256")
+STALE_FILES = ("model.pt", "model.pkl", "checkpoint.pt")  # not published: never left beside a copied run
+KEYS = ("settings_sha256", "code_sha256", "inputs_sha256", "device")  # all must match to reuse
+LOCK_FILE = "requirements.lock"
 REUSE_ENV = "TEXTCLF_REUSE_PUBLISHED"
 REUSE_MODES = ("1", "0", "ignore-code")
 
@@ -53,8 +55,9 @@ def file_sha256(path: Path) -> str:
 
 def _tree_sha256(entries: Mapping[str, Path]) -> str:
     """One digest over labelled files (a directory: its visible files, recursively, named
-    label/relative path), so the same bytes digest the same wherever they lie."""
-    named: dict[str, Path] = {}
+    label/relative path), so the same bytes digest the same wherever they lie. A missing path
+    digests as missing: the stage then trains and reports it the way it always does."""
+    named: dict[str, Path | None] = {}
     for label, path in entries.items():
         if path.is_dir():
             for file in path.rglob("*"):
@@ -62,25 +65,56 @@ def _tree_sha256(entries: Mapping[str, Path]) -> str:
                 if file.is_file() and not any(part.startswith(".") for part in rel.parts):
                     named[f"{label}/{rel.as_posix()}"] = file
         else:
-            named[label] = path
+            named[label] = path if path.is_file() else None
     digest = hashlib.sha256()
     for name in sorted(named):
-        digest.update(f"{name}\0{file_sha256(named[name])}\n".encode())
+        file = named[name]
+        digest.update(f"{name}\0{file_sha256(file) if file else 'missing'}\n".encode())
     return digest.hexdigest()
 
 
+def code_sha256(code_root: Path, files: Iterable[str]) -> str:
+    """The training code (Plan.code's files) and the pinned environment (requirements.lock)."""
+    return _tree_sha256({f: code_root / f for f in [*files, LOCK_FILE]})
+
+
+def variant_device(variant: Mapping[str, Any]) -> str:
+    """The device this machine would train a variant on (TEXTCLF_DEVICE included); cpu for TF-IDF."""
+    try:
+        if variant["model"]["type"] != "rnn":
+            return "cpu"
+        requested = variant["training"]["device"]
+    except (KeyError, TypeError):
+        return "unknown"  # the stage's own checks report a bad job file
+    from textclf.training.device import resolve_device
+
+    try:
+        return resolve_device(requested).type
+    except ParamsError:
+        return "unavailable"  # training reports it
+
+
+def _device(job_path: Path) -> str:
+    try:
+        return variant_device(json.loads(job_path.read_text(encoding="utf-8"))["variant"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
 def run_provenance(job_path: Path, code: tuple[Path, Iterable[str]], inputs: Mapping[str, Any],
-                   root: Path | None = None) -> dict[str, str]:
-    """What a run's results depend on, as digests: settings (the job file), training code
-    (`code`: the package root and its repo-relative files, as Plan.code lists them) and the
-    input files the job names (by input name; relative paths are taken from `root`, default
-    the working directory)."""
+                   root: Path | None = None) -> dict[str, str | None]:
+    """What a run's results depend on, taken when it starts: its settings (the job file), its
+    training code and environment (`code`: the package root and the repo-relative files
+    Plan.code lists, plus requirements.lock), its input files (by input name; relative paths
+    from `root`, default the working directory), the device, and the checkout's commit."""
     root = root or Path.cwd()
     code_root, files = code
     return {
         "settings_sha256": file_sha256(job_path),
-        "code_sha256": _tree_sha256({f: code_root / f for f in files}),
+        "code_sha256": code_sha256(code_root, files),
         "inputs_sha256": _tree_sha256({k: root / str(p) for k, p in inputs.items() if p}),
+        "device": _device(job_path),
+        "commit": git_commit(code_root),
     }
 
 
@@ -93,15 +127,16 @@ def published_dir(out: str | Path) -> Path | None:
         return None
 
 
-def published_settings(out: str | Path, root: Path | None = None) -> str | None:
-    """The settings digest a published run of this results folder was trained with, if any."""
+def published_record(out: str | Path, root: Path | None = None) -> dict[str, Any] | None:
+    """The record of the published run of this results folder, if there is a readable one."""
     folder = published_dir(out)
-    record = _read_json((root or Path.cwd()) / folder / RECORD) if folder is not None else None
-    return record.get("settings_sha256") if record else None
+    return _read_json((root or Path.cwd()) / folder / RECORD) if folder is not None else None
 
 
-def write_provenance(out: str | Path, provenance: Mapping[str, str], **extra: Any) -> None:
-    atomic.write_json(Path(out) / PROVENANCE, {**provenance, **extra})
+def write_provenance(out: str | Path, provenance: Mapping[str, Any], **extra: Any) -> None:
+    """provenance.json beside a run's outputs; `extra` adds keys, never overrides what was taken
+    when the run started (its commit, above all)."""
+    atomic.write_json(Path(out) / PROVENANCE, {**extra, **{k: v for k, v in provenance.items() if v is not None}})
 
 
 def clear_provenance(out: str | Path) -> None:
@@ -109,15 +144,21 @@ def clear_provenance(out: str | Path) -> None:
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    """The checkout's commit (short), for the record; None outside a git checkout."""
+    """The checkout's commit (short; "+dirty" when the code differs from it); None outside git."""
     import subprocess
 
-    try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root or Path.cwd(),
-                              capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
+    def git(*args: str) -> subprocess.CompletedProcess | None:
+        try:
+            return subprocess.run(["git", *args], cwd=root or Path.cwd(), capture_output=True, text=True,
+                                  timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head is None or head.returncode != 0 or not head.stdout.strip():
         return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    dirty = git("diff", "--quiet", "HEAD", "--", "src", "workflow", LOCK_FILE)
+    return head.stdout.strip() + ("+dirty" if dirty is not None and dirty.returncode == 1 else "")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -128,43 +169,64 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def reuse_published(out: str | Path, provenance: Mapping[str, str], root: Path | None = None) -> Path | None:
+class _Untrusted(Exception):
+    """A published file whose bytes are not the ones its record lists."""
+
+
+def reuse_mode() -> str:
+    mode = os.environ.get(REUSE_ENV, "1")
+    if mode not in REUSE_MODES:
+        raise ParamsError(f"{REUSE_ENV}={mode!r}: use 1 (reuse a published run of the same settings, code, "
+                          "inputs and device; the default), ignore-code (any training code) or 0 (always train)")
+    return mode
+
+
+def reuse_published(out: str | Path, provenance: Mapping[str, Any], root: Path | None = None) -> Path | None:
     """Copy the verified published outputs of this exact run into `out`; the record's folder,
     or None when there is none to reuse (then the caller trains)."""
     root = root or Path.cwd()
+    mode = reuse_mode()
+    clear_provenance(root / Path(out))  # whatever happens next, an older run's provenance is void
     folder = published_dir(out)
-    mode = os.environ.get(REUSE_ENV, "1")
-    if mode not in REUSE_MODES:
-        raise ParamsError(f"{REUSE_ENV}={mode!r}: use 1 (reuse a published run of the same settings, code and "
-                          "inputs; the default), ignore-code (same settings and inputs, any training code) or 0 "
-                          "(always train)")
     if folder is None or mode == "0":
         return None
     folder = root / folder
     record = _read_json(folder / RECORD)
-    if record is None:
+    files = record.get("files") if record else None
+    if record is None or not isinstance(files, dict):
         if (folder / RECORD).exists():
-            log.warning("%s is unreadable; training instead (delete the folder or run `textclf publish` again)",
-                        folder / RECORD)
+            log.warning("%s is unreadable or not a record; training instead (delete the folder, or publish the "
+                        "run again)", folder / RECORD)
         return None
     keys = [k for k in KEYS if not (mode == "ignore-code" and k == "code_sha256")]
     differs = [k.removesuffix("_sha256") for k in keys if record.get(k) != provenance.get(k)]
     if differs:
         log.info("published run %s not reused: its %s differ from this run's; training", folder, " and ".join(differs))
         return None
-    files = record.get("files") or {}
-    for name in OUTPUT_FILES:
-        path = folder / name
-        if not path.is_file() or file_sha256(path) != files.get(name):
-            log.warning("%s does not match the sha256 in %s; not trusted, training instead "
-                        "(restore it with git checkout, or delete the folder)", path, folder / RECORD)
-            return None
+    if record.get("code_sha256") != provenance.get("code_sha256"):
+        log.warning("reusing %s although it was made by other training code (%s=ignore-code)", folder, REUSE_ENV)
+    missing = [name for name in OUTPUT_FILES if not (folder / name).is_file()]
+    if missing:
+        log.warning("%s lists %s, missing there; training instead (restore with git checkout)",
+                    folder / RECORD, ", ".join(missing))
+        return None
     target = root / Path(out)
-    for name in sorted(OUTPUT_FILES, key=lambda n: n == "metrics.json"):  # metrics.json last
-        with atomic.atomic_path(target / name) as tmp:
-            shutil.copyfile(folder / name, tmp)
+    for name in STALE_FILES:  # an older run's model or checkpoint would not belong to these results
+        (target / name).unlink(missing_ok=True)
+    try:
+        for name in sorted(OUTPUT_FILES, key=lambda n: n == "metrics.json"):  # metrics.json last
+            with atomic.atomic_path(target / name) as tmp:
+                shutil.copyfile(folder / name, tmp)
+                if file_sha256(tmp) != files.get(name):  # the copy itself is what gets verified
+                    raise _Untrusted(folder / name)
+    except _Untrusted as bad:
+        log.warning("%s does not match the sha256 in %s; not trusted, training instead (restore it with git "
+                    "checkout, or delete the folder)", bad, folder / RECORD)
+        for name in OUTPUT_FILES:
+            (target / name).unlink(missing_ok=True)
+        return None
     # the digests of what produced these bytes: the record's (ignore-code may differ from ours)
-    write_provenance(target, {k: record[k] for k in KEYS}, reused_from=folder.relative_to(root).as_posix(),
+    write_provenance(target, {k: record.get(k) for k in KEYS}, reused_from=folder.relative_to(root).as_posix(),
                      trained_at=record.get("trained_at"), commit=record.get("commit"))
     return folder
 
@@ -172,16 +234,53 @@ def reuse_published(out: str | Path, provenance: Mapping[str, str], root: Path |
 @dataclass
 class PublishCount:
     published: int = 0
+    replaced: int = 0
     unchanged: int = 0
-    no_provenance: list[str] | None = None
-    stale: list[str] | None = None
     missing: int = 0
+    no_provenance: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
 
 
-def publish_runs(jobs: Iterable[Any], root: Path | None = None, commit: str | None = None) -> PublishCount:
-    """Copy each finished full-setting run of these train jobs to reports/runs/ (never deletes)."""
+class CurrentProvenance:
+    """What a plan's train job would record as provenance if it started here now (the code
+    and input digests computed once per code family and per set of inputs)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache: dict[tuple, str] = {}
+
+    def _cached(self, key: tuple, compute) -> str:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def code(self, model_type: str) -> str:
+        from textclf.config import REPO_ROOT
+        from textclf.plan import code_family, code_files
+
+        family = code_family(model_type)
+        return self._cached(("code", family), lambda: code_sha256(REPO_ROOT, code_files("train", family, REPO_ROOT)))
+
+    def __call__(self, job: Any) -> dict[str, str]:
+        variant = job.settings["variant"]
+        inputs = tuple(sorted((k, str(v)) for k, v in job.settings["inputs"].items() if v))
+        return {
+            "settings_sha256": job.digest,
+            "code_sha256": self.code(variant["model"]["type"]),
+            "inputs_sha256": self._cached(("inputs", inputs), lambda: _tree_sha256({k: self.root / v for k, v in inputs})),
+            "device": self._cached(("device", variant["model"]["type"], str(variant.get("training", {}).get("device"))),
+                                   lambda: variant_device(variant)),
+        }
+
+
+def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
+    """Copy each finished full-setting run of these train jobs to reports/runs/ (never deletes).
+    Only a run whose provenance equals what the job would record here now is published: its
+    results are those of today's settings, code, inputs and device."""
     root = root or Path.cwd()
-    count = PublishCount(no_provenance=[], stale=[])
+    count = PublishCount()
+    current = CurrentProvenance(root)
     for job in jobs:
         out = Path(job.settings["out"])
         folder = published_dir(out)
@@ -192,26 +291,36 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None, commit: str | No
             count.missing += 1
             continue
         provenance = _read_json(results / PROVENANCE)
-        if provenance is None:
+        if provenance is None or any(k not in provenance for k in KEYS):
             count.no_provenance.append(out.as_posix())
             continue
-        if provenance.get("settings_sha256") != job.digest:
+        if provenance["settings_sha256"] != job.digest:
             count.stale.append(out.as_posix())
+            continue
+        now = current(job)
+        differs = [k.removesuffix("_sha256") for k in KEYS if provenance[k] != now[k]]
+        if differs:
+            count.changed.append(f"{out.as_posix()} ({', '.join(differs)})")
             continue
         files = {name: file_sha256(results / name) for name in OUTPUT_FILES}
         old = _read_json(root / folder / RECORD)
-        if old and old.get("files") == files and all(old.get(k) == provenance.get(k) for k in KEYS):
+        if old and old.get("files") == files and all(old.get(k) == provenance[k] for k in KEYS):
             count.unchanged += 1
             continue
         record = {k: provenance[k] for k in KEYS} | {
             "files": files,
             "trained_at": provenance.get("trained_at"),
-            "commit": provenance.get("commit") or commit,
+            "commit": provenance.get("commit"),
             "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         with atomic.atomic_dir(root / folder) as tmp:
             for name in OUTPUT_FILES:
                 shutil.copyfile(results / name, tmp / name)
+                if file_sha256(tmp / name) != files[name]:
+                    raise OSError(f"{results / name} changed while it was being published; publish again")
             atomic.write_json(tmp / RECORD, record)
-        count.published += 1
+        if old:
+            count.replaced += 1
+        else:
+            count.published += 1
     return count
