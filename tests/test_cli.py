@@ -37,6 +37,12 @@ def test_studies_and_show(tmp_path, capsys, monkeypatch):
     assert '"source": "glove50"' in out and "results/full/imdb/s/glove/seed1/metrics.json" in out
     code, _, err = _run(capsys, "--params", params, "show", "glvoe")
     assert code == 2 and "did you mean 'glove'?" in err
+    record = tmp_path / "reports/runs/imdb/s/glove/seed1/record.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"settings_sha256": "other", "trained_at": "2026-12-06T11:00:00Z", "commit": "abc1234"}')
+    code, out, _ = _run(capsys, "--params", params, "show", "s/glove")
+    assert code == 0 and ("not trained yet; published in reports/runs/imdb/s/glove/seed1 (trained "
+                          "2026-12-06T11:00:00Z, commit abc1234, other settings: not reused)") in out
 
 
 def test_did_you_mean_for_keys_and_values():

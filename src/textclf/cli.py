@@ -116,6 +116,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """One variant: its resolved settings (the job file), where its outputs go, and its status."""
     from textclf.config import did_you_mean
     from textclf.plan import results_dir
+    from textclf.published import published_dir, published_record
 
     params = load_params(args.params)
     plan = Plan(params, "all", quick=args.quick or None)
@@ -132,6 +133,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         status = "trained" if done.is_file() else "not trained yet"
         if done.is_file():
             status += f" (test accuracy {json.loads(done.read_text(encoding='utf-8')).get('accuracy', float('nan')):.4f})"
+        record = published_record(job.settings["out"])
+        if record:
+            same = record.get("settings_sha256") == job.digest
+            status += (f"; published in {published_dir(job.settings['out'])} (trained {record.get('trained_at')}, "
+                       f"commit {record.get('commit')}" + (")" if same else ", other settings: not reused)"))
         print(f"# {variant.run_id}: {status}")
         print(f"# job file {job.job_file}; outputs {', '.join(job.outs)}")
         print(json.dumps(job.settings, indent=1, sort_keys=True))
