@@ -37,8 +37,8 @@ from textclf import metrics  # noqa: E402
 REPO = engines.REPO
 TARGET = "reports/summary.md"
 # Per-run facts, not results: the run's clock (metrics.TIMING_KEYS, also the report's
-# `wall_seconds`), the report's throughput columns, the device name.
-TIMING_KEYS = metrics.TIMING_KEYS | {"seconds", "tokens_per_s", "device"}
+# `wall_seconds`, provenance.json's `trained_at`), the report's throughput columns, the device name.
+TIMING_KEYS = metrics.TIMING_KEYS | {"seconds", "tokens_per_s", "device", "trained_at"}
 COMPARED = ("data", "results", "reports")
 SKIPPED = {".snakemake", "logs", ".dvc", ".git"}
 
