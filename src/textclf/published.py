@@ -2,13 +2,14 @@
 
 A machine's results/ does not outlive the machine; the repository does. Every training run
 writes `provenance.json` beside its outputs: the sha256 of its job file (the resolved
-settings), of its training code and of the input files it read. `textclf publish` copies each
+settings), of its training code and requirements.lock, of the input files it read, and the
+device it trained on, all taken when it starts. `textclf publish` copies each
 finished full-setting run (metrics.json, history.csv, predictions.parquet) with that
 provenance and each file's sha256 to reports/runs/<dataset>/<study>/<variant>/seed<k>/.
 
 Before training, the train stage looks there (both engines run the same script): when the
-settings, the code and the inputs all hash the same, it verifies the published files and
-copies them into results/ instead of training. A published run whose provenance differs is
+settings, code, inputs and device match, it copies the published files into results/,
+verifying each copy, instead of training. A published run whose provenance differs is
 left alone (the job trains); one whose bytes do not match their recorded sha256 is never
 used. `TEXTCLF_REUSE_PUBLISHED=0` trains everything; `=ignore-code` reuses a run of the same
 settings and inputs whatever training code made it (after a refactor shown to change no
