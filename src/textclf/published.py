@@ -31,6 +31,7 @@ from typing import Any
 
 from textclf import atomic
 from textclf.config import ParamsError
+from textclf.download import sha256_file as file_sha256
 
 log = logging.getLogger("textclf.published")
 
@@ -44,14 +45,6 @@ KEYS = ("settings_sha256", "code_sha256", "inputs_sha256", "device")  # all must
 LOCK_FILE = "requirements.lock"
 REUSE_ENV = "TEXTCLF_REUSE_PUBLISHED"
 REUSE_MODES = ("1", "0", "ignore-code")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tree_sha256(entries: Mapping[str, Path]) -> str:
