@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf import atomic
+from textclf.checkout import commit_state
 from textclf.config import ParamsError
 from textclf.download import sha256_file as file_sha256
 
@@ -139,20 +140,8 @@ def clear_provenance(out: str | Path) -> None:
 
 def git_commit(root: Path | None = None) -> str | None:
     """The checkout's commit (short; "+dirty" when the code differs from it); None outside git."""
-    import subprocess
-
-    def git(*args: str) -> subprocess.CompletedProcess | None:
-        try:
-            return subprocess.run(["git", *args], cwd=root or Path.cwd(), capture_output=True, text=True,
-                                  timeout=30, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    head = git("rev-parse", "--short", "HEAD")
-    if head is None or head.returncode != 0 or not head.stdout.strip():
-        return None
-    dirty = git("diff", "--quiet", "HEAD", "--", "src", "workflow", LOCK_FILE)
-    return head.stdout.strip() + ("+dirty" if dirty is not None and dirty.returncode == 1 else "")
+    state = commit_state(["src", "workflow", LOCK_FILE], root)
+    return None if state is None else state[0] + ("+dirty" if state[1] else "")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 # textclf.report.html is imported where it is used: `python -m textclf.report.html` (the DVC
 # template) must not find it already imported through this package
 from textclf import atomic
+from textclf.checkout import commit_state
 from textclf.estimate import estimate_line, format_duration, saved_estimates
 from textclf.machine import cpu_model
 from textclf.report.collect import collect, dataset_references, load_history, load_predictions
@@ -174,14 +174,10 @@ def _delta_cell(study: str, row: Any) -> str:
 def source_commit() -> str:
     """'commit abc1234' (with '+ uncommitted changes' when tracked files other than the reports
     and dvc.lock differ), or 'not a git checkout': which code and params rendered this report."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports", ":!dvc.lock"], capture_output=True,
-                               text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    state = commit_state([".", ":!reports", ":!dvc.lock"])
+    if state is None:
         return "not a git checkout"
-    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
+    return f"commit {state[0]}" + (" + uncommitted changes" if state[1] else "")
 
 
 # --------------------------------------------------------------------------- sections
