@@ -186,8 +186,11 @@ def test_the_best_references_warning_comes_from_its_own_variants_rows(tmp_path, 
     write_run(tmp_path / "results/full/imdb/s/b/seed1", labels, 0.3, np.random.default_rng(2), n_train=25_000)
     write_stats(tmp_path, "imdb", 25_000, 200)
     monkeypatch.chdir(tmp_path)
-    build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "imdb/b": 0.95, "ag_news/c": 0.99}}})),
-                 tmp_path / "reports")
+    summary = build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "imdb/b": 0.95,
+                                                                           "ag_news/c": 0.99}}})), tmp_path / "reports")
+    s = summary["studies"]["s"]  # summary.json: ints, the best's rows in the headline, every run's range in detail
+    assert (s["best"], s["n_train"], s["n_test"]) == ("a", 100, 200)
+    assert (s["detail"]["n_train_range"], s["detail"]["n_test_range"]) == ([100, 25_000], [200, 200])
     cells = _headline_cells((tmp_path / "reports/summary.md").read_text(), "s")
     # a is best (100 rows: ⚠); b's reference is the highest on imdb (ag_news's does not count), on the same rows
     assert (cells["best variant"], cells["its reference"], cells["study's best reference"]) == (
@@ -473,6 +476,8 @@ def test_what_differs_from_the_reference_is_read_from_the_runs(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     out = tmp_path / ("reports" if mode == "full" else "reports/quick")
     summary = build_report(report_job(_params({"m": study}, datasets=("ag_news", "imdb")), mode), out)
+    m = summary["studies"]["m"]  # over two datasets: no best, so no headline rows; their range in detail
+    assert (m["best"], m["n_train"], m["detail"]["n_train_range"]) == (None, None, [min(rows.values()), max(rows.values())])
     gaps = summary["studies"]["m"]["detail"]["outside_reference"]
     assert sorted(gaps) == ["ag_news/far1", "ag_news/far2", "imdb/far1", "imdb/far2"]
     quick = ["quick setting (capped epochs, rows and test sample)"] if mode == "quick" else []

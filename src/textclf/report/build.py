@@ -126,6 +126,14 @@ def _span(values: Iterable[Any]) -> str:
     return f"{nums[0]:,}" if len(nums) == 1 else f"{nums[0]:,}–{nums[-1]:,}"
 
 
+def _largest(values: pd.Series) -> int | None:
+    return int(values.max()) if values.notna().any() else None
+
+
+def _range(values: pd.Series) -> list[int] | None:
+    return [int(values.min()), int(values.max())] if values.notna().any() else None
+
+
 def _seeds(values: Iterable[Any]) -> str:
     return ",".join(str(s) for s in sorted({int(v) for v in values}))
 
@@ -594,14 +602,13 @@ STUDY_KEYS = ("acc", "acc_ci_low", "acc_ci_high", *HEADLINE_KEYS[1:], "best_accu
 def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: dict[str, Any],
               chosen: Mapping[str, Any]) -> dict[str, Any]:
     """summary.json's entry of one study: `acc` (best test accuracy, mean over seeds), `best` (its variant),
-    `mode`, `n_train`, `n_test` as the results say; under `detail` the rest, with per-variant
-    numbers (each with its setting) under `detail.by_variant`."""
+    `mode`, and `n_train`, `n_test` (the best's rows, ints) as the results say; under `detail` the
+    rest (every run's rows as `n_train_range`), with per-variant numbers under `detail.by_variant`."""
     # the best variant by its mean over seeds, as the headline and the statistics rank it; none
     # across datasets (that would compare accuracies on different test sets: see the per-dataset CIs)
     means = done.groupby(["dataset", "variant"])["accuracy"].mean() if done["dataset"].nunique() == 1 else None
     best = {"variant": means.idxmax()[1], "accuracy": means.max()} if means is not None else None
-    n_train = sorted({int(v) for v in done["n_train"].dropna()})
-    n_test = sorted({int(v) for v in done["n_test"].dropna()})
+    rows_of_best = done[(done["variant"] == best["variant"])] if best is not None else done.iloc[:0]
     n_done = done.groupby(["dataset", "variant"]).ngroups if len(done) else 0
     wall = study_wall_time(done) if len(done) else None
     nested: dict[str, Any] = {}
@@ -614,8 +621,7 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
         name = f"{dataset}/{variant}" if multi else variant
         entry = dict(nested.pop(f"{dataset}.{variant}" if multi else variant, {}))
         entry.update({"setting": "/".join(dict.fromkeys(group["setting"])),
-                      "n_train": int(group["n_train"].max()) if group["n_train"].notna().any() else None,
-                      "n_test": int(group["n_test"].max()) if group["n_test"].notna().any() else None,
+                      "n_train": _largest(group["n_train"]), "n_test": _largest(group["n_test"]),
                       "seed_list": _seeds(group["seed"]), "vectors": _vectors(group),
                       "hardware": _hardware(group)})
         by_variant[name] = entry
@@ -626,13 +632,15 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
         "acc_ci_high": interval.get("ci_high"),
         "best": str(best["variant"]) if best is not None else None,
         "mode": "/".join(dict.fromkeys(done["setting"])) if len(done) else None,
-        "n_train": (n_train[0] if len(n_train) == 1 else _span(n_train)) if n_train else None,
-        "n_test": (n_test[0] if len(n_test) == 1 else _span(n_test)) if n_test else None,
+        "n_train": _largest(rows_of_best["n_train"]),  # the rows behind `acc`: ints, as any consumer reads them
+        "n_test": _largest(rows_of_best["n_test"]),
         "best_accuracy": json_number(best["accuracy"]) if best is not None else None,
         "variants_done": int(n_done),
         "detail": {
             "variants_missing": int(rows.groupby(["dataset", "variant"]).ngroups - n_done),
             "mean_accuracy": json_number(done["accuracy"].mean()) if len(done) else None,
+            "n_train_range": _range(done["n_train"]),  # [fewest, most] rows over all the study's runs
+            "n_test_range": _range(done["n_test"]),
             "seed_list": _seeds(done["seed"]) if len(done) else None,
             "vectors": _vectors(done) if len(done) else None,
             "hardware": _hardware(done) if len(done) else None,
