@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,10 +58,26 @@ def test_write_parquet_roundtrip(tmp_path):
 
 # ---------------------------------------------------------------- leftovers of killed writers
 
+@contextmanager
+def _writer_inside_its_temporary(code: str, flag: Path):
+    """Run `code` (a writer that touches `flag` once its temporary exists, then sleeps) in a
+    child process; yield while it is alive there, SIGKILL it on the way out."""
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
+    try:
+        deadline = time.monotonic() + 30
+        while not flag.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "writer did not start"
+            time.sleep(0.02)
+        yield
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+
+
 def _killed_writer(tmp_path, target, kind: str) -> None:
     """Run a writer in a child process and SIGKILL it while its temporary exists."""
     flag = tmp_path / f"flag-{kind}"
-    code = textwrap.dedent(f"""
+    code = f"""
         import time
         from pathlib import Path
         from textclf import atomic
@@ -71,16 +89,9 @@ def _killed_writer(tmp_path, target, kind: str) -> None:
             (tmp / "half" if {kind!r} == "dir" else tmp).write_text("half")
             Path({str(flag)!r}).touch()
             time.sleep(60)
-    """)
-    child = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        deadline = time.monotonic() + 30
-        while not flag.exists():
-            assert child.poll() is None and time.monotonic() < deadline, "writer did not start"
-            time.sleep(0.02)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
+    """
+    with _writer_inside_its_temporary(code, flag):
+        pass
 
 
 def _leftovers(folder, name):
@@ -106,26 +117,18 @@ def test_temp_of_a_killed_writer_is_removed_by_the_next_write(tmp_path, kind):
 def test_temp_of_a_live_writer_is_kept(tmp_path):
     target = tmp_path / "encoded"
     flag = tmp_path / "flag"
-    code = textwrap.dedent(f"""
+    code = f"""
         import time
         from pathlib import Path
         from textclf import atomic
         with atomic.atomic_dir({str(target)!r}) as tmp:
             Path({str(flag)!r}).touch()
             time.sleep(60)
-    """)
-    child = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        deadline = time.monotonic() + 30
-        while not flag.exists():
-            assert child.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+    """
+    with _writer_inside_its_temporary(code, flag):
         with atomic.atomic_dir(target) as tmp:
             (tmp / "a").write_text("1")
         assert len(_leftovers(tmp_path, "encoded")) == 1  # the live writer's, untouched
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
 
 
 def test_old_style_leftovers_are_removed_once_old(tmp_path):

@@ -244,19 +244,21 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "slurm-profile":
         print(slurm_profile(args.out, args.partition, args.cpus, args.mem_mb).parent)
     elif args.cmd == "compare":
-        problems = compare(args.a, args.b)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            return 1
-        print(f"outputs agree: {len(output_files(args.a))} files under {', '.join(COMPARED)}")
+        return _verdict(compare(args.a, args.b),
+                        lambda: f"outputs agree: {len(output_files(args.a))} files under {', '.join(COMPARED)}")
     elif args.cmd == "check-sacct":
-        problems = check_sacct(args.log, args.sacct)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            return 1
-        print(f"sacct lists all {job_count(args.log)} jobs as COMPLETED")
+        return _verdict(check_sacct(args.log, args.sacct),
+                        lambda: f"sacct lists all {job_count(args.log)} jobs as COMPLETED")
+    return 0
+
+
+def _verdict(problems: list[str], ok) -> int:
+    """Each problem on stderr and exit 1, or the all-clear line and exit 0."""
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 1
+    print(ok())
     return 0
 
 
