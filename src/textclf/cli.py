@@ -7,6 +7,7 @@
     textclf studies                   list the studies
     textclf show <variant>            a variant's resolved settings, output paths and status
     textclf publish [--studies a,b]   copy finished full-setting runs to reports/runs/ (for git)
+    textclf compare-runs OLD NEW      do two renders' variants.parquet agree run by run (exit 1 if not)?
 """
 
 from __future__ import annotations
@@ -208,6 +209,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare_runs(args: argparse.Namespace) -> int:
+    """Exit 1 when a run present in both tables differs in any result column; runs present in
+    one only are listed, not failed (a partial rerun is still a check of what it reran)."""
+    from textclf.report.compare_runs import compare_runs, comparison_lines, read_runs
+
+    old, new = Path(args.old), Path(args.new)
+    result = compare_runs(read_runs(old), read_runs(new))
+    for line in comparison_lines(result, old, new):
+        print(line)
+    return 1 if result.differing or not result.compared else 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="textclf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--studies", help="comma-separated studies (default: all)")
     p.add_argument("--seeds", help="comma-separated seeds (default: each study's own)")
     p.set_defaults(func=cmd_publish)
+    p = sub.add_parser("compare-runs", help="do two per-run tables (a report's variants.parquet) agree run by run?")
+    p.add_argument("old", help="e.g. the committed reports/variants.parquet")
+    p.add_argument("new", help="e.g. a re-render's reports/variants.parquet")
+    p.set_defaults(func=cmd_compare_runs)
     args = parser.parse_args(argv)
     try:
         sys.exit(args.func(args))
