@@ -48,6 +48,17 @@ def test_only_tracked_changes_under_the_pathspecs_make_it_dirty(checkout):
     assert source_commit() == f"commit {head} + uncommitted changes"
     _git(checkout, "add", "requirements.lock")  # staged counts too
     assert commit_state(["requirements.lock"], checkout) == (head, True)
+    (checkout / "requirements.lock").write_text("x\n")  # staged, then put back: the code is HEAD's
+    assert commit_state(["requirements.lock"], checkout) == (head, False)
+
+
+def test_asking_does_not_write_the_index(checkout):
+    """Training jobs ask in parallel beside the user's git commands: no index lock, no rewrite."""
+    (checkout / "src" / "a.py").write_text("edited\n")
+    index = checkout / ".git" / "index"
+    before = (index.stat().st_mtime_ns, index.read_bytes())
+    assert commit_state(["src"], checkout)[1] is True
+    assert (index.stat().st_mtime_ns, index.read_bytes()) == before
 
 
 def test_outside_git_there_is_no_commit(tmp_path, monkeypatch):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from textclf.cli import main
+from textclf.report.compare_runs import _same
 
 
 def _table(path, runs):
@@ -45,7 +47,8 @@ def test_a_result_that_differs_in_the_last_bit_fails(tmp_path, capsys):
 def test_no_run_in_common_is_not_a_pass(tmp_path, capsys):
     old = _table(tmp_path / "old.parquet", [("a", 0.9, 0.3, 10.0)])
     new = _table(tmp_path / "new.parquet", [("b", 0.9, 0.3, 10.0)])
-    assert _run(capsys, old, new)[0] == 1
+    code, out = _run(capsys, old, new)
+    assert code == 1 and "no run in common: nothing compared" in out.out
 
 
 def test_a_file_that_is_no_per_run_table_is_one_line(tmp_path, capsys):
@@ -56,3 +59,20 @@ def test_a_file_that_is_no_per_run_table_is_one_line(tmp_path, capsys):
                       (tmp_path / "missing.parquet", "not readable")):
         code, out = _run(capsys, good, bad)
         assert code == 2 and out.err.startswith(f"error: {bad}: {says}") and len(out.err.splitlines()) == 1
+
+
+def test_a_result_column_the_new_table_lacks_fails(tmp_path, capsys):
+    old = _table(tmp_path / "old.parquet", [("a", 0.9, 0.3, 10.0)])
+    pd.read_parquet(old).drop(columns=["loss"]).to_parquet(tmp_path / "new.parquet")
+    code, out = _run(capsys, old, tmp_path / "new.parquet")
+    assert code == 1 and f"result columns only in {old} (not compared, a failure): loss" in out.out
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    (None, float("nan"), True), (np.float32("nan"), None, True), (pd.NaT, pd.NaT, True), (pd.NA, None, True),
+    ([1, 2], np.array([1, 2]), True), ([[1, 0], [0, 1]], [[1, 0], [0, 1]], True), ([1.0, float("nan")], [1.0, None], True),
+    ([[1, 0], [0, 1]], [[1, 0], [1, 0]], False), ([1, 2], None, False), (np.array([1, 2]), [1, 2, 3], False),
+    (pd.NA, 0.5, False), (0.5, 0.5, True), ("gru", "lstm", False),
+])
+def test_cells_compare_by_value_with_missing_equal_to_missing(a, b, same):
+    assert _same(a, b) is same and _same(b, a) is same

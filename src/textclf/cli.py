@@ -210,15 +210,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_runs(args: argparse.Namespace) -> int:
-    """Exit 1 when a run present in both tables differs in any result column; runs present in
-    one only are listed, not failed (a partial rerun is still a check of what it reran)."""
+    """Exit 1 when a run present in both tables differs in any result column (the machine
+    included), when the new table lacks one, or when no run is in both; runs present in one only
+    are listed, not failed (a partial rerun is still a check of what it reran)."""
     from textclf.report.compare_runs import compare_runs, comparison_lines, read_runs
 
     old, new = Path(args.old), Path(args.new)
     result = compare_runs(read_runs(old), read_runs(new))
     for line in comparison_lines(result, old, new):
         print(line)
-    return 1 if result.differing or not result.compared else 0
+    return 0 if result.agree else 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:
