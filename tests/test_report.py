@@ -33,7 +33,7 @@ def _params(studies, datasets=("imdb",)):
 
 
 def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick=False, eval_split="val",
-              epochs=2, model="rnn", hardware=None, clock=None, val=None):
+              epochs=2, model="rnn", hardware=None, clock=None, val=None, resumed_from_epoch=None):
     """One replica's results (metrics.json, history.csv, predictions.parquet) with `rate` of
     the labels flipped; returns its accuracy."""
     out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +49,7 @@ def write_run(out, labels, rate, rng, *, params_count=50_000, n_train=100, quick
         "n_val": 10, "n_test": len(labels), "quick": quick, "eval_split": eval_split, "model_type": model,
         **({"hardware": hardware[0], "torch_version": hardware[1]} if hardware else {}),
         **({"started_at": clock[0], "finished_at": clock[1]} if clock else {}),
+        **({"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch else {}),
         **({"val": {"accuracy": val}} if val is not None else {})}))
     epoch = np.arange(1, epochs + 1)
     pd.DataFrame({"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.5 + 0.1 * epoch,
@@ -255,25 +256,40 @@ def test_a_studys_wall_time_is_the_time_any_of_its_runs_was_in_progress():
     assert study_wall_time(runs.iloc[3:]) is None and "not recorded (1 run made before" in wall_time_line(runs.iloc[3:])
 
 
+def test_wall_time_says_what_resumed_runs_trained_before_their_recorded_start():
+    runs = pd.DataFrame({"started_at": ["2026-12-05T10:00:00+00:00", "2026-12-06T09:00:00+00:00"],
+                         "finished_at": ["2026-12-05T10:30:00+00:00", "2026-12-06T09:10:00+00:00"],
+                         "resumed_from_epoch": [None, 3], "seconds_per_epoch": [60.0, 200.0]})
+    wall = study_wall_time(runs)  # the second run's 3 epochs before its resume trained ~10 min earlier
+    assert (wall.seconds, wall.resumed, wall.before_resume) == (40 * 60, 1, 600.0)
+    assert wall_time_line(runs).endswith("; 1 run resumed from an epoch checkpoint after a stop: about 10 min "
+                                         "of training ran before that and is not counted).")
+    assert "resumed" not in wall_time_line(runs.iloc[:1])
+
+
 def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 200)
     for name, clock in [("a", ("2026-12-05T10:00:00+00:00", "2026-12-05T10:40:00+00:00")),
                         ("b", ("2026-12-05T10:00:05+00:00", "2026-12-05T10:30:00+00:00")), ("c", None)]:
-        write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, clock=clock)
+        write_run(tmp_path / "results/full/imdb/s" / name / "seed1", labels, 0.2, rng, clock=clock,
+                  resumed_from_epoch=1 if name == "b" else None)  # b: its first epoch in an earlier process
     write_run(tmp_path / "results/full/imdb/u/a/seed1", labels, 0.2, rng, clock=None)  # made before the clock
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": STUDY, "u": STUDY})), tmp_path / "reports")
     text = (tmp_path / "reports/summary.md").read_text()
     assert ("Wall time: 40 min with at least one of its runs in progress (2 runs, 2026-12-05 10:00 to 10:40 UTC; "
-            "runs of other studies may have shared the machine; 1 run without a recorded") in text
+            "runs of other studies may have shared the machine; 1 run without a recorded start and finish left out; "
+            "1 run resumed from an epoch checkpoint after a stop: about 2 s of training ran before that") in text
     overview = text[text.index("## Overview"):text.index("## Headline")]
-    assert "| wall time |" in overview and "| 40 min (2 of 3 runs timed) |" in overview
+    assert "| wall time |" in overview
+    assert "| 40 min (2 of 3 runs timed; + about 2 s of 1 resumed run's earlier epochs) |" in overview
     assert [line.rstrip(" |").rsplit("| ", 1)[1] for line in overview.splitlines() if line.startswith("| [u]")] \
         == ["not recorded"]
-    assert (summary["studies"]["s"]["detail"]["wall_seconds"], summary["studies"]["s"]["detail"]["wall_runs_timed"]) \
-        == (2400.0, 2)
+    detail = summary["studies"]["s"]["detail"]
+    assert (detail["wall_seconds"], detail["wall_runs_timed"], detail["wall_runs_resumed"],
+            detail["wall_seconds_before_resume"]) == (2400.0, 2, 1, 1.5)
 
 
 def test_the_variant_chosen_on_validation_is_named_beside_the_test_ranking(tmp_path, monkeypatch):

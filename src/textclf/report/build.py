@@ -206,18 +206,23 @@ def _overview(table: pd.DataFrame, studies: Mapping[str, Mapping[str, Any]]) -> 
                      f"{m['variants_done'] + m['detail']['variants_missing']}",
                      "best variant": m["best"] or ("one per dataset" if done["dataset"].nunique() > 1 else ""),
                      "best accuracy": m["acc"],
-                     "wall time": _wall_cell(m["detail"]["wall_seconds"], m["detail"]["wall_runs_timed"], len(done))})
+                     "wall time": _wall_cell(m["detail"], len(done))})
     return ["## Overview", "", md_table(pd.DataFrame(rows), formats={"best accuracy": "{:.4f}".format}), ""]
 
 
-def _wall_cell(seconds: float | None, timed: int, runs: int) -> str:
+def _wall_cell(detail: dict[str, Any], runs: int) -> str:
     """The overview's wall time: says when it covers only some runs, or none (runs made before
-    metrics.json recorded its clock), instead of leaving the cell blank."""
+    metrics.json recorded its clock), and what resumed runs trained before their recorded start,
+    instead of leaving the cell blank."""
+    seconds, timed, resumed = detail["wall_seconds"], detail["wall_runs_timed"], detail["wall_runs_resumed"]
     if not runs:
         return ""
     if not seconds:
         return "not recorded"
-    return format_duration(seconds) + (f" ({timed} of {runs} runs timed)" if timed < runs else "")
+    notes = ([f"{timed} of {runs} runs timed"] if timed < runs else []) + (
+        [f"+ about {format_duration(detail['wall_seconds_before_resume'])} of {resumed} resumed "
+         + ("run's" if resumed == 1 else "runs'") + " earlier epochs"] if resumed else [])
+    return format_duration(seconds) + (f" ({'; '.join(notes)})" if notes else "")
 
 
 BASELINE_MODEL = "tfidf_logreg"
@@ -646,6 +651,8 @@ def _headline(study: str, rows: pd.DataFrame, done: pd.DataFrame, stat_metrics: 
             "hardware": _hardware(done) if len(done) else None,
             "wall_seconds": round(wall.seconds, 1) if wall else None,  # report/walltime.py
             "wall_runs_timed": wall.timed if wall else 0,
+            "wall_runs_resumed": wall.resumed if wall else 0,  # their epochs before the resume:
+            "wall_seconds_before_resume": round(wall.before_resume, 1) if wall else 0.0,  # not in wall_seconds
             "chosen_on_validation": dict(chosen),
             # what is left of the statistics: the best's interval ("best", or "<dataset>/best")
             "ci": {head.replace(".", "/"): value for head, value in nested.items()},

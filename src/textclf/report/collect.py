@@ -96,7 +96,7 @@ def collect(job: Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     for col in ("accuracy", "macro_f1", "loss", "trainable_params", "acc_per_mparam",
                 "seconds_per_epoch", "tokens_per_second", "epochs_run", "n_train", "n_test", "n_val",
-                "started_at", "finished_at", "wall_seconds"):
+                "started_at", "finished_at", "wall_seconds", "resumed_from_epoch"):
         if col not in frame:
             frame[col] = math.nan
     frame["delta"] = frame["accuracy"] - frame["reference"]
@@ -155,6 +155,9 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "started_at": metrics.get("started_at"),
         "finished_at": metrics.get("finished_at"),
         "wall_seconds": metrics.get("wall_seconds"),
+        # the epoch checkpoint a stopped run resumed from (None: it ran in one go); its epochs up to
+        # there trained before `started_at`, in an earlier process
+        "resumed_from_epoch": metrics.get("resumed_from_epoch"),
         "best_epoch": metrics.get("best_epoch"),
         # validation accuracy of the reported weights, for choosing a variant without test (None
         # for variants that train on their validation rows or evaluate on test)

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from textclf.config import ParamsError
+from textclf.metrics import TIMING_KEYS
 
 KEY = "results"  # a run's results folder: the same run in any render
-CLOCK_COLUMNS = ("seconds_per_epoch", "tokens_per_second", "started_at", "finished_at", "wall_seconds")
+# metrics.json's timing fields, the per-run table's columns of the same names
+CLOCK_COLUMNS = tuple(sorted(TIMING_KEYS))
 
 
 @dataclass

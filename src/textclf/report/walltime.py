@@ -2,7 +2,8 @@
 
 The time during which at least one of its runs was in progress: a study run alone with
 `--cores 2` gets exactly its elapsed time, and one that ran across several sessions is not
-charged for the hours between them."""
+charged for the hours between them. A run stopped and resumed from an epoch checkpoint records
+only its last process's clock: the line says how much training ran before that."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class WallTime:
     runs: int  # all runs with results
     first: pd.Timestamp
     last: pd.Timestamp
+    resumed: int = 0  # timed runs that resumed from an epoch checkpoint
+    before_resume: float = 0.0  # about how long their epochs before the resume trained (s)
 
 
 def study_wall_time(done: pd.DataFrame) -> WallTime | None:
@@ -41,8 +44,18 @@ def study_wall_time(done: pd.DataFrame) -> WallTime | None:
         else:
             open_end = max(open_end, e)
     total += (open_end - open_start).total_seconds()
+    resumed, before = _resumed(done[timed])
     return WallTime(seconds=total, timed=int(timed.sum()), runs=len(done), first=spans[0][0],
-                    last=max(e for _, e in spans))
+                    last=max(e for _, e in spans), resumed=resumed, before_resume=before)
+
+
+def _resumed(timed: pd.DataFrame) -> tuple[int, float]:
+    """How many runs resumed from a checkpoint, and their epochs before it x their mean epoch time."""
+    if "resumed_from_epoch" not in timed or "seconds_per_epoch" not in timed:
+        return 0, 0.0
+    epochs = pd.to_numeric(timed["resumed_from_epoch"], errors="coerce").fillna(0)
+    per_epoch = pd.to_numeric(timed["seconds_per_epoch"], errors="coerce").fillna(0)
+    return int((epochs > 0).sum()), float((epochs * per_epoch).sum())
 
 
 def wall_time_line(done: pd.DataFrame) -> str | None:
@@ -59,7 +72,10 @@ def wall_time_line(done: pd.DataFrame) -> str | None:
     return (f"Wall time: {format_duration(wall.seconds)} with at least one of its runs in progress "
             f"({_runs(wall.timed)}, {wall.first.strftime(day)} to {last} UTC; "
             "runs of other studies may have shared the machine"
-            + (f"; {_runs(untimed)} without a recorded start and finish left out" if untimed else "") + ").")
+            + (f"; {_runs(untimed)} without a recorded start and finish left out" if untimed else "")
+            + (f"; {_runs(wall.resumed)} resumed from an epoch checkpoint after a stop: about "
+               f"{format_duration(wall.before_resume)} of training ran before that and is not counted"
+               if wall.resumed else "") + ").")
 
 
 def _runs(n: int) -> str:
