@@ -107,6 +107,41 @@ def test_estimate_is_saved_and_compared_with_the_measured_time(tmp_path, monkeyp
     assert "1.00x the estimate" in estimate_line("full", {first: runs[first]}, tmp_path)
 
 
+def test_a_resumed_replica_keeps_the_estimate_made_before_it_started(tmp_path, monkeypatch):
+    """A run stopped part-way is estimated again at the next start; its saved estimate (and
+    date) must stay the one from before it first ran, unless its settings changed since."""
+    from textclf.estimate import ESTIMATES_DIR, RESUME_CHECKPOINT, save_estimates, study_estimates
+    from textclf.training.trainer import CHECKPOINT
+
+    assert RESUME_CHECKPOINT == CHECKPOINT
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".textclf").mkdir()
+    (tmp_path / ".textclf" / "throughput.json").write_text(
+        json.dumps({"rate": 1e9, "step_seconds": 0.001, "timestep_seconds": {}, "warmup_seconds": {}, "host": __import__("os").uname().nodename}))
+    rows, _, source = study_estimates(_plan(), tmp_path)
+    save_estimates("full", rows, source, tmp_path)
+    saved_file = tmp_path / ESTIMATES_DIR / "full.json"
+    saved = json.loads(saved_file.read_text())["runs"]
+    started, unstarted = sorted(next(r["runs"] for r in rows if r["study"] == "s"))
+    assert saved[started]["settings_sha256"] and saved[started]["settings_sha256"] != saved[unstarted]["settings_sha256"]
+    for results in (started, unstarted):  # mark both as estimated long ago
+        saved[results].update(seconds=1234.0, when="2026-01-01 00:00")
+    saved_file.write_text(json.dumps({"runs": saved}))
+    (tmp_path / started).mkdir(parents=True)
+    (tmp_path / started / CHECKPOINT).write_bytes(b"epoch 1")
+
+    rows, _, source = study_estimates(_plan(), tmp_path)
+    save_estimates("full", rows, source, tmp_path)
+    again = json.loads(saved_file.read_text())["runs"]
+    assert again[started]["when"] == "2026-01-01 00:00" and again[started]["seconds"] == 1234.0
+    assert again[unstarted]["when"] != "2026-01-01 00:00"  # not started yet: a fresh estimate replaces it
+
+    again[started]["settings_sha256"] = "other settings"  # its settings changed: the run starts over
+    saved_file.write_text(json.dumps({"runs": again}))
+    save_estimates("full", rows, source, tmp_path)
+    assert json.loads(saved_file.read_text())["runs"][started]["when"] != "2026-01-01 00:00"
+
+
 def test_measured_rate_reads_only_runs_on_this_machines_cpu(tmp_path):
     """GPU results (or another CPU's) beside CPU ones must not set this machine's rate."""
     from textclf.estimate import measured_rate, work_per_token

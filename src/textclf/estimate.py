@@ -378,6 +378,7 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
     from textclf.plan import prepared_dir, results_dir
 
     runs = [(v, root / results_dir(v)) for v in plan.variants]
+    digests = {job.settings["out"]: job.digest for job in plan.jobs("train")}
     reusable = _reusable_published(plan, root)
     speed = machine_speed([*earlier_runs(root)] or runs, root / CALIBRATION_FILE)
     source = speed.source
@@ -390,7 +391,7 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             if found is None:
                 source += f"; {variant.dataset} not prepared yet, its size guessed"
         row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "published": 0,
-                                              "to_train": 0, "seconds": 0.0, "runs": {}})
+                                              "to_train": 0, "seconds": 0.0, "runs": {}, "settings": {}})
         row["replicas"] += 1
         if (results / "metrics.json").is_file():
             row["cached"] += 1
@@ -401,24 +402,32 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             seconds = replica_seconds(variant, sizes[variant.dataset], speed)
             row["seconds"] += seconds
             row["runs"][str(results_dir(variant))] = seconds
+            row["settings"][str(results_dir(variant))] = digests.get(str(results_dir(variant)))
     return list(rows.values()), speed.rate, source
 
 
 ESTIMATES_DIR = Path(".textclf/estimates")
+RESUME_CHECKPOINT = "checkpoint.pt"  # training.trainer.CHECKPOINT, named here without importing torch
 
 
 def save_estimates(mode: str, rows: list[dict[str, Any]], source: str, root: Path = Path(".")) -> None:
     """What each replica still to train was expected to take, for the report to compare with
     its measured time (and to price the replicas that never ran). Merged into the saved file:
     a replica trained since keeps the estimate made before its run, so a later `textclf plan`
-    never erases it."""
+    never erases it; so does one stopped part-way (it left a checkpoint) and resumed with the
+    same settings, whose measured time counts its earlier epochs too."""
     path = root / ESTIMATES_DIR / f"{mode}.json"
     saved = _saved_estimates(path)
     runs = saved.get("runs", {})
     for row in rows:
         for results, seconds in row.get("runs", {}).items():
+            digest = row.get("settings", {}).get(results)
+            before = runs.get(results)
+            if (isinstance(before, dict) and digest is not None and before.get("settings_sha256") == digest
+                    and (root / results / RESUME_CHECKPOINT).is_file()):
+                continue  # started under these settings: its estimate from before that start stands
             runs[results] = {"seconds": seconds, "study": row["study"], "when": time.strftime("%Y-%m-%d %H:%M"),
-                             "source": source}
+                             "source": source, "settings_sha256": digest}
     atomic.write_json(path, {"runs": dict(sorted(runs.items()))})
 
 
