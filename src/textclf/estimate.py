@@ -401,8 +401,9 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             row["to_train"] += 1
             seconds = replica_seconds(variant, sizes[variant.dataset], speed)
             row["seconds"] += seconds
-            row["runs"][str(results_dir(variant))] = seconds
-            row["settings"][str(results_dir(variant))] = digests.get(str(results_dir(variant)))
+            out = str(results_dir(variant))
+            row["runs"][out] = seconds
+            row["settings"][out] = digests.get(out)
     return list(rows.values()), speed.rate, source
 
 
