@@ -221,3 +221,35 @@ def test_publish_command_checks_its_seeds(capsys):
         main(["publish", "--seeds", "1,two"])
     assert exc.value.code == 2
     assert "--seeds '1,two': give comma-separated whole numbers" in capsys.readouterr().err
+
+
+def test_the_estimate_made_before_a_run_travels_with_its_published_record(project):
+    from textclf.estimate import ESTIMATES_DIR, estimate_line, save_estimates, saved_estimates
+
+    job = write_job()
+    digest = as_plan_job(job).digest
+    save_estimates("full", [{"study": "unit", "runs": {OUT: 12.5}, "settings": {OUT: digest}}], "calibration run")
+    train_job(job)
+    assert publish_runs([as_plan_job(job)]).published == 1
+    carried = json.loads((RECORD_DIR / RECORD).read_text())["estimate"]
+    assert (carried["seconds"], carried["settings_sha256"], carried["source"]) == (12.5, digest, "calibration run")
+    # a new machine: the workspace's estimates and results are gone, reports/runs/ is in git
+    shutil.rmtree(ESTIMATES_DIR.parent)
+    shutil.rmtree("results")
+    assert saved_estimates("full", [OUT]) == {OUT: carried}
+    assert estimate_line("full", {OUT: 25.0}).startswith(f"Estimate check: 12 s estimated for 1 run before they ran ({carried['when']}; calibration run)")
+    train_job(job)  # reused; publishing it again keeps the record and its estimate
+    assert publish_runs([as_plan_job(job)]).unchanged == 1
+    assert json.loads((RECORD_DIR / RECORD).read_text())["estimate"] == carried
+
+
+def test_an_estimate_for_other_settings_is_not_published(project):
+    from textclf.estimate import save_estimates, saved_estimates
+
+    job = write_job()
+    save_estimates("full", [{"study": "unit", "runs": {OUT: 12.5}, "settings": {OUT: "0" * 64}}], "calibration run")
+    train_job(job)
+    publish_runs([as_plan_job(job)])
+    assert "estimate" not in json.loads((RECORD_DIR / RECORD).read_text())
+    shutil.rmtree(".textclf")
+    assert saved_estimates("full", [OUT]) == {}

@@ -418,8 +418,7 @@ def save_estimates(mode: str, rows: list[dict[str, Any]], source: str, root: Pat
     never erases it; so does one stopped part-way (it left a checkpoint) and resumed with the
     same settings, whose measured time counts its earlier epochs too."""
     path = root / ESTIMATES_DIR / f"{mode}.json"
-    saved = _saved_estimates(path)
-    runs = saved.get("runs", {})
+    runs = read_estimates(path)
     for row in rows:
         for results, seconds in row.get("runs", {}).items():
             digest = row.get("settings", {}).get(results)
@@ -432,18 +431,28 @@ def save_estimates(mode: str, rows: list[dict[str, Any]], source: str, root: Pat
     atomic.write_json(path, {"runs": dict(sorted(runs.items()))})
 
 
-def _saved_estimates(path: Path) -> dict[str, Any]:
+def read_estimates(path: Path) -> dict[str, Any]:
+    """results folder -> its saved estimate, from one estimates file ({} when there is none)."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return saved if isinstance(saved, dict) and isinstance(saved.get("runs"), dict) else {}
+    runs = saved.get("runs") if isinstance(saved, dict) else None
+    return runs if isinstance(runs, dict) else {}
 
 
 def saved_estimates(mode: str, results: Iterable[str], root: Path = Path(".")) -> dict[str, dict[str, Any]]:
-    """The saved estimate of each of these results folders that has one."""
-    runs = _saved_estimates(root / ESTIMATES_DIR / f"{mode}.json").get("runs", {})
-    return {r: runs[r] for r in results if isinstance(runs.get(r), dict)}
+    """The saved estimate of each of these results folders that has one: this workspace's, else
+    the one its published run carries (reports/runs/: a run published from another machine)."""
+    from textclf.published import published_estimate
+
+    runs = read_estimates(root / ESTIMATES_DIR / f"{mode}.json")
+    found = {}
+    for r in results:
+        estimate = runs.get(r) if isinstance(runs.get(r), dict) else published_estimate(r, root)
+        if estimate is not None:
+            found[r] = estimate
+    return found
 
 
 def estimate_line(mode: str, measured: Mapping[str, float], root: Path = Path(".")) -> str | None:

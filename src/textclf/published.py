@@ -257,6 +257,24 @@ class CurrentProvenance:
         }
 
 
+def _estimate_before(out: Path, digest: str, root: Path) -> dict[str, Any] | None:
+    """The estimate this workspace saved for the run before it trained (under its settings), so
+    the report's estimate check survives the machine, as the run itself does."""
+    from textclf.estimate import ESTIMATES_DIR, read_estimates
+
+    found = read_estimates(root / ESTIMATES_DIR / "full.json").get(out.as_posix())
+    if not isinstance(found, dict) or found.get("settings_sha256") not in (None, digest):
+        return None
+    return found
+
+
+def published_estimate(out: str | Path, root: Path | None = None) -> dict[str, Any] | None:
+    """The estimate a published run's record carries (made before it trained), if any."""
+    record = published_record(out, root)
+    found = record.get("estimate") if record else None
+    return found if isinstance(found, dict) and isinstance(found.get("seconds"), int | float) else None
+
+
 def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
     """Copy each finished full-setting run of these train jobs to reports/runs/ (never deletes).
     Only a run whose provenance equals what the job would record here now is published: its
@@ -287,7 +305,9 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
             continue
         files = {name: file_sha256(results / name) for name in OUTPUT_FILES}
         old = _read_json(root / folder / RECORD)
-        if old and old.get("files") == files and all(old.get(k) == provenance[k] for k in KEYS):
+        same_run = bool(old) and old.get("files") == files and all(old.get(k) == provenance[k] for k in KEYS)
+        estimate = _estimate_before(out, job.digest, root) or (old.get("estimate") if same_run else None)
+        if same_run and old.get("estimate") == estimate:
             count.unchanged += 1
             continue
         record = {k: provenance[k] for k in KEYS} | {
@@ -295,7 +315,7 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
             "trained_at": provenance.get("trained_at"),
             "commit": provenance.get("commit"),
             "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+        } | ({"estimate": estimate} if estimate else {})
         with atomic.atomic_dir(root / folder) as tmp:
             for name in OUTPUT_FILES:
                 shutil.copyfile(results / name, tmp / name)
