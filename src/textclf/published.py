@@ -257,12 +257,9 @@ class CurrentProvenance:
         }
 
 
-def _estimate_before(out: Path, digest: str, root: Path) -> dict[str, Any] | None:
-    """The estimate this workspace saved for the run before it trained (under its settings), so
-    the report's estimate check survives the machine, as the run itself does."""
-    from textclf.estimate import ESTIMATES_DIR, read_estimates
-
-    found = read_estimates(root / ESTIMATES_DIR / "full.json").get(out.as_posix())
+def _estimate_before(found: Any, digest: str) -> dict[str, Any] | None:
+    """The estimate this workspace saved for the run before it trained (`found`), if made under
+    its settings, so the report's estimate check survives the machine, as the run itself does."""
     if not isinstance(found, dict) or found.get("settings_sha256") not in (None, digest):
         return None
     return found
@@ -279,8 +276,11 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
     """Copy each finished full-setting run of these train jobs to reports/runs/ (never deletes).
     Only a run whose provenance equals what the job would record here now is published: its
     results are those of today's settings, code, inputs and device."""
+    from textclf.estimate import ESTIMATES_DIR, read_estimates
+
     root = root or Path.cwd()
     count = PublishCount()
+    estimates = read_estimates(root / ESTIMATES_DIR / "full.json")  # once, not per run
     current = CurrentProvenance(root)
     for job in jobs:
         out = Path(job.settings["out"])
@@ -306,7 +306,7 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
         files = {name: file_sha256(results / name) for name in OUTPUT_FILES}
         old = _read_json(root / folder / RECORD)
         same_run = bool(old) and old.get("files") == files and all(old.get(k) == provenance[k] for k in KEYS)
-        estimate = _estimate_before(out, job.digest, root) or (old.get("estimate") if same_run else None)
+        estimate = _estimate_before(estimates.get(out.as_posix()), job.digest) or (old.get("estimate") if same_run else None)
         if same_run and old.get("estimate") == estimate:
             count.unchanged += 1
             continue
