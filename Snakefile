@@ -1,19 +1,20 @@
 """textclf-pipeline under Snakemake.
 
-`snakemake_plan` reads and validates params.yaml (only studies, quick and seeds come from
---config), expands the studies into jobs (the same plan DVC runs from dvc.yaml) and writes
-each job's settings to jobs/<stage>/...json, rewritten only when they change. Every rule runs one script on its job file:
+`snakemake_plan` reads and validates params.yaml (only studies, quick, seeds and budget come
+from --config), expands the studies into jobs (the same plan DVC runs from dvc.yaml), leaves the
+runs over the time budget (run.budget) out of the report's inputs, and writes each job's
+settings to jobs/<stage>/...json, rewritten only when they change. Every rule runs one script on
+its job file:
 
-    snakemake --cores 4 reports/summary.md                      # full setting
-    snakemake --cores 4 reports/quick/summary.md                # quick setting (CPU-friendly)
-    snakemake --cores 4 --config studies=[cells_imdb] seeds=[1,2,3]
+    snakemake --cores 2                                      # every study: reports/summary.md
+    snakemake --cores 2 --config budget=none                 # ... training every run (GPU, cluster)
+    snakemake --cores 2 --config studies=[cells_imdb]        # one study: reports/subsets/cells_imdb/
 """
 
 from textclf.engines import (
     EngineLock,
     partial_report_command,
     plan_cores,
-    plan_summary,
     report_mode,
     snakemake_plan,
 )
@@ -22,7 +23,8 @@ from textclf.engines import (
 report: "workflow/report/workflow.rst"
 
 
-PLAN = snakemake_plan(config)
+RUN = snakemake_plan(config, cores=plan_cores(workflow))
+PLAN = RUN.plan
 ENGINE_LOCK = EngineLock()  # DVC and Snakemake never run in one workspace at once
 
 
@@ -38,6 +40,7 @@ wildcard_constraints:
     variant=r"[^/]+",
     seed=r"\d+",
     mode_dir=r"(quick/)?",
+    subset_dir=r"(subsets/[^/]+/)?",
 
 
 include: "workflow/rules/common.smk"
@@ -56,10 +59,13 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+if getattr(workflow.output_settings, "dryrun", False):  # what would train, be reused or left for later, and how long it takes here
+    print(RUN.summary(save=False))
+
+
 onstart:
     ENGINE_LOCK.acquire()
-    # What will train, what is cached, and how long it should take on this machine.
-    print(plan_summary(PLAN, plan_cores(workflow)))
+    print(RUN.summary(save=True))
 
 
 onsuccess:

@@ -475,3 +475,46 @@ def test_a_clone_with_published_runs_trains_nothing(snake_project, tmp_path):
         assert "0 run(s) published, 0 replaced, 3 already published" in run(clone, str(BIN / "textclf"), "publish")
     finally:  # the shared project trains its own runs again in any later test
         run(root, "git", "reset", "-q", "--hard", "HEAD~1")
+
+
+# ----------------------------------------------------------------- first hour: budget and selections
+def test_a_new_study_runs_first_try_and_a_selection_never_touches_the_full_report(tmp_path_factory, upstream):
+    """A fresh clone has the committed report and no Snakemake metadata: a study added to
+    params.yaml still trains with the README's command (no target), a selection of studies writes
+    its own report under reports/subsets/, and a run over the time budget is left for later:
+    listed in the report with the command that trains it."""
+    root = make_project(tmp_path_factory.mktemp("first") / "proj", upstream)
+    snakemake(root)
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "the committed report")
+    clone = root.parent / "clone"
+    run(root.parent, "git", "clone", "-q", str(root), str(clone))
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["studies"]["extra"] = {"datasets": ["tiny"], "model": "tfidf_logreg",
+                                  "variants": {"tfidf-bigram": {"model": {"min_df": 1, "ngram_max": 2}}}}
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    snakemake(clone)  # the README's command: every study, reports/summary.md
+    assert (clone / "results/full/tiny/extra/tfidf-bigram/seed1/metrics.json").is_file()
+    assert "## extra" in (clone / "reports/summary.md").read_text()
+
+    tracked = {p: p.read_bytes() for p in (clone / "reports").rglob("*") if p.is_file()}
+    snakemake(clone, "--config", "studies=[extra]")
+    assert (clone / "reports/subsets/extra/summary.md").is_file()
+    after = {p: p.read_bytes() for p in (clone / "reports").rglob("*") if p.is_file() and "subsets" not in p.parts}
+    assert after == tracked  # not one byte of the report of every study changed, no figure deleted
+    out = snakemake(clone, "-n", "reports/summary.md", "--config", "studies=[extra]", ok=False)
+    assert "reports/ is not the report of this run's selection" in out
+    assert "its report is reports/subsets/extra/summary.md" in out
+
+    params["studies"]["later"] = {"datasets": ["tiny"], "vocab": "v", "model": "lstm_base",
+                                  "variants": {"big": {"model": {"hidden": 16}}}}
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dry = snakemake(clone, "-n", "--config", "budget=0.0001", "studies=[later]")
+    assert re.search(r"^later\s+1\s+0\s+0\s+0\s+0 s\s+1\s", dry, flags=re.M), dry
+    assert max(len(line) for line in dry.splitlines()) < 400
+    out = snakemake(clone, "--config", "budget=0.0001", "studies=[later]")
+    assert "1 run left for later" in out
+    assert "train them with: snakemake --cores 2 --config budget=none studies=[later]" in out
+    assert not (clone / "results/full/tiny/later").exists()
+    report = (clone / "reports/subsets/later/summary.md").read_text()
+    assert "`tiny/later/big` (missing)" in report and "budget=none" in report

@@ -203,7 +203,7 @@ def test_unrun_variants_are_one_line_with_the_command(report):
     text = (out / "summary.md").read_text()
     lines = [line for line in text.splitlines() if "gone" in line or "Missing" in line]
     assert lines == ["**Missing or failed** (full setting): 1 variant without usable results: `imdb/s/gone` "
-                     "(missing); to run them: `snakemake --cores 2 reports/summary.md --config studies=[s]`."]
+                     "(missing); to run them: `snakemake --cores 2 --config budget=none studies=[s]`."]
 
 
 def test_many_unrun_variants_are_still_one_line(tmp_path, monkeypatch):
@@ -219,7 +219,7 @@ def test_many_unrun_variants_are_still_one_line(tmp_path, monkeypatch):
     assert len(_table_rows(text, "big")) == 1 and "a-h9" not in text
     (line,) = [line for line in text.splitlines() if "without usable results" in line]
     assert line == ("**Missing or failed** (quick setting): 71 variants without usable results; to run them: "
-                    "`snakemake --cores 2 reports/quick/summary.md --config studies=[big]`.")
+                    "`snakemake --cores 2 --config budget=none studies=[big] quick=true`.")
 
 
 def test_summary_json_headline_and_setting(report):

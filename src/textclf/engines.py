@@ -11,30 +11,63 @@ import os
 import shlex
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textclf.budget import BudgetChoice, choose, parse_budget, runs_to_train
 from textclf.config import DEFAULT_PARAMS, ParamsError, load_params
 from textclf.plan import Plan
 from textclf.studies import MODES, mode_name
 
-SNAKEMAKE_CONFIG_OVERRIDES = ("studies", "quick", "seeds")
+SNAKEMAKE_CONFIG_OVERRIDES = ("studies", "quick", "seeds", "budget")
+TRAIN_LATER = "snakemake --cores 2 --config budget=none"  # + studies=[...]: what trains the deferred runs
 
 
-def snakemake_plan(config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS) -> Plan:
-    """The plan for Snakemake: params.yaml + --config studies=[..] quick=.. seeds=[..], both modes
-    planned (the target picks: reports/summary.md is full, reports/quick/summary.md quick).
-    Writes the job files that changed, so rules see their settings as ordinary input files."""
+@dataclass
+class SnakemakeRun:
+    """The plan Snakemake runs, and what the time budget let through per setting."""
+
+    plan: Plan
+    budgets: dict[str, BudgetChoice]
+    cores: int
+
+    def summary(self, *, save: bool) -> str:
+        """The first lines of a run (and of a dry run): per study what trains, what is reused,
+        what the budget leaves for later, and how long it should take on this machine."""
+        return plan_summary(self.plan, self.cores, self.budgets.get(self.plan.mode), save=save)
+
+
+def snakemake_plan(config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS, cores: int = 1) -> SnakemakeRun:
+    """The plan for Snakemake: params.yaml + --config studies=[..] quick=.. seeds=[..] budget=..,
+    both modes planned (the target picks: reports/summary.md is full, reports/quick/summary.md
+    quick). Runs over the time budget are left out of each report's dependencies. Writes the job
+    files that changed, so rules see their settings as ordinary input files."""
     _use_this_python()
     params = load_params(params_path)  # relative to Snakemake's working directory
-    selection, quick, seeds = _overrides(config, params)
+    selection, quick, seeds, budget = _overrides(config, params)
     plan = Plan(params, selection, quick=quick, modes=list(MODES), seeds=seeds, root=Path.cwd())
+    cores = max(1, min(cores, os.cpu_count() or 1))  # --cores 4 on 2 CPUs trains no faster than 2
+    budgets = {mode: apply_budget(plan, mode, budget, cores) for mode in plan.modes}
     plan.write_job_files()
-    return plan
+    return SnakemakeRun(plan, budgets, cores)
 
 
-def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, bool | None, list[int] | None]:
-    """Accept only `studies`, `quick` and `seeds` from --config (params.yaml is read by the plan,
+def apply_budget(plan: Plan, mode: str, minutes: float | None, cores: int) -> BudgetChoice:
+    """Defer the runs of `mode` that do not fit the budget (none: every run is trained)."""
+    if minutes is None:
+        return BudgetChoice(None, cores)
+    from textclf.estimate import study_estimates
+
+    rows, _, _ = study_estimates(plan, mode=mode)
+    choice = choose(runs_to_train(rows), minutes, cores)
+    plan.defer(mode, choice.deferred)
+    return choice
+
+
+def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, bool | None, list[int] | None,
+                                                                             float | None]:
+    """Accept only `studies`, `quick`, `seeds` and `budget` from --config (params.yaml is read by the plan,
     not as Snakemake's configfile, so YAML errors name their line); anything else would be
     ignored by the stage scripts, so it is an error, not a silent no-op."""
     config = dict(config)
@@ -51,12 +84,16 @@ def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[An
             seeds = [int(str(s)) for s in items]
         except ValueError:
             raise ParamsError(f"--config seeds={seeds!r}: expected a list of integers, e.g. seeds=[1,2,3]") from None
+    if "budget" in config:
+        budget = parse_budget(config.pop("budget"), "--config budget")
+    else:
+        budget = parse_budget(params["run"].get("budget"), "run.budget")
     if config:
         raise ParamsError(
             f"--config may only set {list(SNAKEMAKE_CONFIG_OVERRIDES)}; it set {sorted(config)}. "
             "Edit params.yaml instead (the stage scripts read job files written from it)."
         )
-    return selection, quick, seeds
+    return selection, quick, seeds, budget
 
 
 def partial_report_command(plan: Plan, targets: Iterable[str] = ()) -> str:
@@ -89,15 +126,27 @@ def _use_this_python() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def plan_summary(plan: Plan, cores: int) -> str:
-    """The first lines of a run: per study what trains, what is cached, how long it should take."""
+def plan_summary(plan: Plan, cores: int, budget: BudgetChoice | None = None, *, save: bool = True) -> str:
+    """Per study what trains, what is reused or left for later, and how long it should take here.
+    `save` keeps the estimates for the report (the runs that never ran are priced from them)."""
     from textclf.estimate import format_duration, plan_table, save_estimates, study_estimates
 
     rows, _, source = study_estimates(plan)
-    save_estimates(plan.mode, rows, source)
-    wall = sum(r["seconds"] for r in rows) / max(cores, 1)
-    return (f"{plan_table(rows)}\nestimated training time with --cores {cores}: {format_duration(wall)} ({source}); "
-            "`textclf plan` prints this without running")
+    if save:
+        save_estimates(plan.mode, rows, source)
+    deferred = budget.deferred if budget else {}
+    wall = sum(s for r in rows for out, s in r["runs"].items() if out not in deferred) / max(cores, 1)
+    lines = [plan_table(rows, deferred),
+             f"estimated training time with --cores {cores}: {format_duration(wall)} ({source}); "
+             "`textclf plan` prints this without running"]
+    later = budget.line(train_later_command(plan)) if budget else None
+    return "\n".join([*lines, *([later] if later else [])])
+
+
+def train_later_command(plan: Plan) -> str:
+    """The command that trains what the budget left out, for this run's selection of studies."""
+    studies = "" if plan.subset is None else f" studies=[{','.join(plan.subset)}]"
+    return TRAIN_LATER + studies
 
 
 SNAKEMAKE_MARK = "snakemake"

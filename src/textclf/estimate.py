@@ -326,15 +326,27 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def plan_table(rows: list[dict[str, Any]]) -> str:
+def plan_table(rows: list[dict[str, Any]], deferred: Mapping[str, float] | None = None) -> str:
+    """Per study: replicas, already trained, published, to train now and its CPU time, and what
+    the time budget leaves for later (`deferred`: results folder -> seconds) with its CPU time."""
+    deferred = deferred or {}
     header = f"{'study':<18} {'replicas':>8} {'cached':>7} {'published':>9} {'to train':>8} {'est. CPU time':>14}"
+    if deferred:
+        header += f" {'later':>6} {'est. later':>11}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r.get('published', 0):>9} "
-                     f"{r['to_train']:>8} {format_duration(r['seconds']):>14}")
+        runs = r.get("runs", {})
+        later = [s for out, s in runs.items() if out in deferred]
+        line = (f"{r['study']:<18} {r['replicas']:>8} {r['cached']:>7} {r.get('published', 0):>9} "
+                f"{r['to_train'] - len(later):>8} {format_duration(r['seconds'] - sum(later)):>14}")
+        if deferred:
+            line += f" {len(later):>6} {format_duration(sum(later)) if later else '':>11}"
+        lines.append(line)
     if any(r.get("published") for r in rows):
         lines.append("published: in reports/runs/ with these settings and training code; copied instead of "
                      "trained when the inputs and device match too")
+    if deferred:
+        lines.append("later: over the time budget (run.budget); not trained by this run, listed in the report")
     return "\n".join(lines)
 
 
@@ -373,23 +385,24 @@ def _reusable_published(plan: Any, root: Path) -> set[str]:
     return found
 
 
-def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, Any]], float, str]:
-    """Per study of a plan (its selected mode): replicas, cached, to train, estimated CPU seconds."""
+def study_estimates(plan: Any, root: Path = Path("."), mode: str | None = None) -> tuple[list[dict[str, Any]], float, str]:
+    """Per study of a plan (its selected mode, or `mode`): replicas, cached, to train, estimated CPU seconds."""
     from textclf.plan import prepared_dir, results_dir
 
-    runs = [(v, root / results_dir(v)) for v in plan.variants]
+    variants = plan.variants if mode is None else plan.variants_by_mode[mode]
+    runs = [(v, root / results_dir(v)) for v in variants]
     digests = {job.settings["out"]: job.digest for job in plan.jobs("train")}
     reusable = _reusable_published(plan, root)
     speed = machine_speed([*earlier_runs(root)] or runs, root / CALIBRATION_FILE)
-    source = speed.source
     sizes: dict[str, DataSize] = {}
+    guessed: list[str] = []
     rows: dict[str, dict[str, Any]] = {}
     for variant, results in runs:
         if variant.dataset not in sizes:
             found = DataSize.from_stats(root / prepared_dir(variant.dataset) / "stats.json")
             sizes[variant.dataset] = found or DataSize(DEFAULT_ROWS, DEFAULT_TOKENS_PER_ROW)
             if found is None:
-                source += f"; {variant.dataset} not prepared yet, its size guessed"
+                guessed.append(variant.dataset)
         row = rows.setdefault(variant.study, {"study": variant.study, "replicas": 0, "cached": 0, "published": 0,
                                               "to_train": 0, "seconds": 0.0, "runs": {}, "settings": {}})
         row["replicas"] += 1
@@ -404,6 +417,7 @@ def study_estimates(plan: Any, root: Path = Path(".")) -> tuple[list[dict[str, A
             out = str(results_dir(variant))
             row["runs"][out] = seconds
             row["settings"][out] = digests.get(out)
+    source = speed.source + (f"; sizes guessed for {', '.join(guessed)} (not prepared yet)" if guessed else "")
     return list(rows.values()), speed.rate, source
 
 

@@ -11,6 +11,7 @@ resolved setting (a preset value every study overrides, a new grid value) reruns
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -121,9 +122,27 @@ def results_dir(variant: Variant) -> str:
     return f"results/{variant.run_id}"
 
 
-def report_dir(mode: str) -> str:
-    """Full results report into reports/, quick ones into reports/quick/: never the same files."""
-    return "reports" if mode == "full" else f"reports/{mode}"
+SUBSETS_DIR = "subsets"
+SUBSET_NAME_MAX = 80  # characters of a subset report's folder name before it is shortened
+
+
+def subset_name(studies: Iterable[str]) -> str:
+    """The folder of a report over some of the studies: their names joined by '+', sorted (a long
+    selection keeps its first names and a digest of all), so one selection always lands in one
+    place and never on the report of every study."""
+    names = sorted(studies)
+    joined = "+".join(names)
+    if len(joined) <= SUBSET_NAME_MAX:
+        return joined
+    digest = hashlib.sha256(joined.encode()).hexdigest()[:8]
+    return f"{'+'.join(names[:2])}+{len(names) - 2}-more-{digest}"
+
+
+def report_dir(mode: str, subset: Iterable[str] | None = None) -> str:
+    """The report of every study goes to reports/ (full setting) or reports/quick/; a report of a
+    selection of studies to reports/[quick/]subsets/<names>/: never over another's files."""
+    base = "reports" if mode == "full" else f"reports/{mode}"
+    return base if subset is None else f"{base}/{SUBSETS_DIR}/{subset_name(subset)}"
 
 
 TRAIN_OUTPUTS = ("metrics.json", "history.csv", "predictions.parquet")
@@ -152,20 +171,21 @@ class Plan:
         self.quick = params["run"]["quick"] if quick is None else quick
         self.mode = mode_name(self.quick)
         self.studies = select_studies(params, studies)
-        if set(self.studies) != set(params["studies"]):
+        self.subset = None if set(self.studies) == set(params["studies"]) else list(self.studies)
+        if self.subset is not None:
             # every study's values are checked, not only the selected ones': params.yaml is
             # validated once, as a whole, before any job starts (a typo elsewhere fails now)
             resolve_variants(params, "all", quick=self.quick, seeds=seeds)
         self.modes = list(modes) if modes is not None else [self.mode]
         self._jobs: dict[str, dict[tuple[str, ...], Job]] = {}
-        self.variants: list[Variant] = []
+        self.variants_by_mode: dict[str, list[Variant]] = {}
         for mode in self.modes:
             variants = resolve_variants(params, self.studies, quick=mode == "quick", seeds=seeds)
             for variant in variants:
                 self._add_variant(variant)
             self._add_report(mode, variants)
-            if mode == self.mode:
-                self.variants = variants
+            self.variants_by_mode[mode] = variants
+        self.variants: list[Variant] = self.variants_by_mode.get(self.mode, [])
 
     # ----------------------------------------------------------------- lookup
     def jobs(self, stage: str | None = None) -> list[Job]:
@@ -186,6 +206,25 @@ class Plan:
 
     def targets(self, mode: str | None = None) -> list[str]:
         return [o for o in self.job("report", {"mode": mode or self.mode}).outs if o.endswith("summary.md")]
+
+    def report_job_at(self, folder: str) -> Job:
+        """The report job writing to `folder` (a Snakemake target's directory); a clear error when
+        that folder belongs to another selection of studies than this run's."""
+        mode = "quick" if folder.startswith("reports/quick") else "full"
+        job = self.job("report", {"mode": mode})
+        if job.settings["out"] != folder:
+            scope = "every study" if self.subset is None else f"the studies {self.subset}"
+            raise ParamsError(f"{folder}/ is not the report of this run's selection ({scope}): its report is "
+                              f"{job.settings['out']}/summary.md (the default target: leave the target out)")
+        return job
+
+    def defer(self, mode: str, runs: Iterable[str]) -> None:
+        """Leave these results folders out of the report's dependencies (over the time budget):
+        the report still lists them, as not run, with what they would cost."""
+        report = self.job("report", {"mode": mode})
+        skipped = {f"{r}/{o}" for r in runs for o in TRAIN_OUTPUTS}
+        deps = tuple(d for d in report.deps if d not in skipped)
+        self._jobs["report"][report.key] = dataclasses.replace(report, deps=deps)
 
     def code(self, job: Job) -> list[str]:
         """The job's script and library files (repo-relative, sorted): Snakemake inputs. dvc.yaml
@@ -315,9 +354,9 @@ class Plan:
             "datasets": {d: {"classes": self.params["datasets"][d]["classes"], "stats": f"{prepared_dir(d)}/stats.json"}
                          for d in datasets},
             "runs": [{"variant": v.to_dict(), "results": results_dir(v)} for v in variants],
-            "out": report_dir(mode),
+            "out": report_dir(mode, self.subset),
         }
-        out = report_dir(mode)
+        out = report_dir(mode, self.subset)
         self._put("report", {"mode": mode}, settings,
                   [*(o for job in runs for o in job.outs), *(s["stats"] for s in settings["datasets"].values())],
                   [f"{out}/{o}" for o in REPORT_OUTPUTS])

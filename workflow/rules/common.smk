@@ -30,5 +30,6 @@ def code(stage):
 
 
 def report_job(wildcards):
-    """The report's job: {mode_dir} is "" (reports/, full setting) or "quick/" (reports/quick/)."""
-    return PLAN.job("report", {"mode": report_mode(wildcards.mode_dir)})
+    """The report's job: {mode_dir} is "" (reports/, full setting) or "quick/" (reports/quick/),
+    {subset_dir} "" (every study) or "subsets/<names>/" (a selection)."""
+    return PLAN.report_job_at(f"reports/{wildcards.mode_dir}{wildcards.subset_dir}".rstrip("/"))

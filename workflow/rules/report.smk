@@ -1,5 +1,6 @@
-# Report: tables, figures and flat metrics of the selected studies, per setting:
-# reports/ for the full setting, reports/quick/ for the quick one ({mode_dir} = "" or "quick/").
+# Report: tables, figures and flat metrics of the selected studies, per setting: reports/ for
+# the full setting, reports/quick/ for the quick one ({mode_dir} = "" or "quick/"); a selection of
+# studies (--config studies=[..]) writes below subsets/<names>/ there ({subset_dir}).
 # `snakemake --report` opens on the comparison (summary.html, category "Comparison"): per study
 # its setting, table and figures, self-contained; the figures are also listed one by one.
 
@@ -17,23 +18,23 @@ rule report:
         studies=lambda w: " ".join(report_job(w).settings["studies"]),
     output:
         comparison=report(
-            "reports/{mode_dir}summary.html",
+            "reports/{mode_dir}{subset_dir}summary.html",
             caption="../report/comparison.rst",
             category="Comparison",
             labels=lambda w: {"page": "comparison", "setting": report_mode(w.mode_dir)},
         ),
-        summary="reports/{mode_dir}summary.md",
-        metrics="reports/{mode_dir}summary.json",
-        table="reports/{mode_dir}variants.parquet",
+        summary="reports/{mode_dir}{subset_dir}summary.md",
+        metrics="reports/{mode_dir}{subset_dir}summary.json",
+        table="reports/{mode_dir}{subset_dir}variants.parquet",
         figures=report(
-            directory("reports/{mode_dir}figures"),
+            directory("reports/{mode_dir}{subset_dir}figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
     log:
-        "logs/report/{mode_dir}report.log",
+        "logs/report/{mode_dir}{subset_dir}report.log",
     conda:
         "../envs/textclf.yaml"
     shell:
