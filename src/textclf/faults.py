@@ -52,7 +52,7 @@ def describe(exc: BaseException, job_path: Path | None, stage: str) -> tuple[str
         if code in NOT_ALLOWED:
             where = _where(err, job)
             return "PermissionError", (f"{where}: permission denied; fix the permissions of {_existing(where)} "
-                                       f"(it must be writable by the user running the pipeline), then rerun: {rerun}")
+                                       f"(the user running the pipeline must be able to read and write there), then rerun: {rerun}")
         if isinstance(err, RuntimeError) and any(s in str(err) for s in TORCH_WRITE_FAILED):
             where = _where(err, job)
             return "WriteError", (f"writing a model or checkpoint under {where} failed ({_first_line(err)}): "
