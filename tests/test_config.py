@@ -98,3 +98,25 @@ def test_select_studies_and_deep_merge():
     assert merged == {"a": {"b": 10, "c": 2}, "d": 3}
     assert base == {"a": {"b": 1, "c": 2}, "d": 3}
     assert copy.deepcopy(merged) == merged
+
+
+def test_duplicate_key_names_both_lines(tmp_path):
+    """Issue 38.5: a second `training:` under a study silently replaced the first (1 epoch, not 3)."""
+    text = (REPO / "params.yaml").read_text()
+    block = "      training: {epochs: 3, batch_size: 64, max_len: 256}\n"
+    assert text.count(block) == 1
+    head = text[:text.index(block)]
+    first = head.count("\n") + 1
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace(block, block + "      training: {epochs: 1}\n"))
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}:{first + 1}: duplicate key 'training' (first at line {first},")
+
+
+def test_yaml_anchors_and_merge_keys_are_not_duplicates(tmp_path):
+    from textclf.config import UniqueKeyLoader
+
+    doc = "base: &b {lr: 1, wd: 2}\nuse: {<<: *b, lr: 3}\nagain: *b\n"
+    assert yaml.load(doc, Loader=UniqueKeyLoader) == {"base": {"lr": 1, "wd": 2}, "use": {"lr": 3, "wd": 2},
+                                                      "again": {"lr": 1, "wd": 2}}

@@ -203,14 +203,66 @@ def test_missing_local_source(tmp_path):
         fetch(str(tmp_path / "nope.bin"), tmp_path / "out.bin", sha256=PAYLOAD_SHA)
 
 
-def test_unpinned_is_accepted_loudly_and_recorded(tmp_path, src_file, caplog):
+def test_unpinned_is_accepted_loudly_and_recorded(tmp_path, server, caplog):
+    url, _ = server
     dest = tmp_path / "data.bin"
     with caplog.at_level(logging.WARNING, logger="textclf.download"):
-        result = fetch(str(src_file), dest, sha256=None)
+        result = fetch(url, dest, sha256=None, **FAST)
     assert result.checksum_source == SOURCE_UNPINNED and result.sha256 == PAYLOAD_SHA
     assert "NO CHECKSUM PINNED" in caplog.text and PAYLOAD_SHA in caplog.text
     assert read_sidecar(dest)["sha256"] == PAYLOAD_SHA
-    assert fetch(str(src_file), dest, sha256=None).up_to_date  # the recorded hash is trusted
+    assert fetch(url, dest, sha256=None, **FAST).up_to_date  # the recorded hash is trusted
+
+
+@pytest.mark.parametrize("form", ["file-url", "absolute", "relative"])
+def test_unpinned_local_file_is_refused_and_nothing_copied(tmp_path, monkeypatch, form):
+    """Issue 38.4: `url: file:///etc/passwd` (or ../../etc/passwd) with sha256 null became
+    train.csv after a format check only."""
+    secret = tmp_path / "etc" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    work = tmp_path / "work" / "project"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    url = {"file-url": secret.as_uri(), "absolute": str(secret),
+           "relative": os.path.relpath(secret, work)}[form]
+    dest = work / "data" / "raw" / "ag_news" / "train.csv"
+    with pytest.raises(DownloadError) as err:
+        fetch(url, dest, sha256=None, group="ag_news", key="ag_news/train.csv")
+    msg = str(err.value)
+    assert "is a local file and params.yaml downloads.ag_news.train.csv.sha256 is not set" in msg
+    assert "nothing was copied" in msg and "passwd.sha256" not in msg
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+    assert secret.read_text().startswith("root:")
+
+
+def test_pinned_local_file_that_fails_is_not_copied_anywhere(tmp_path, monkeypatch):
+    """Issue 38.4: with the pin kept the file was refused, but a copy stayed in train.csv.bad
+    and the message named downloads.ag_news.passwd.sha256, a key that does not exist."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    dest = tmp_path / "raw" / "ag_news" / "train.csv"
+    with pytest.raises(ChecksumError) as err:
+        fetch(secret.as_uri(), dest, sha256=WRONG_SHA, group="ag_news", key="ag_news/train.csv")
+    msg = str(err.value)
+    assert "(params.yaml downloads.ag_news.train.csv.sha256)" in msg and "passwd.sha256" not in msg
+    assert "its copy was deleted and not used" in msg
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_pinned_local_file_is_accepted(tmp_path, src_file):
+    result = fetch(src_file.as_uri(), tmp_path / "data.bin", sha256=PAYLOAD_SHA)
+    assert result.checksum_source == SOURCE_PARAMS and (tmp_path / "data.bin").read_bytes() == PAYLOAD
+
+
+def test_a_raw_file_once_accepted_unpinned_from_a_local_path_is_not_trusted(tmp_path, src_file):
+    """A data/raw file an older version accepted from a local path without a pin is refused
+    before a stage reads it."""
+    dest = tmp_path / "data.bin"
+    fetch(src_file.as_uri(), dest, sha256=PAYLOAD_SHA)
+    with pytest.raises(ChecksumError, match=r"is not trusted: .* is a local file and params.yaml "
+                       r"downloads.grp.data.bin.sha256 is not set"):
+        verify_raw(dest, "grp/data.bin", url=src_file.as_uri(), sha256=None)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -390,13 +442,15 @@ def test_unpinned_unknown_format_without_length_is_refused(tmp_path, server):
     assert "downloads" in str(err.value) and not dest.exists()
 
 
-def test_unpinned_truncated_local_archive_is_refused(tmp_path):
-    src = tmp_path / "src" / "vectors.zip"
-    src.parent.mkdir()
+def test_unpinned_truncated_mirror_archive_is_refused(tmp_path):
+    src = tmp_path / "mirror" / "grp" / "vectors.zip"
+    src.parent.mkdir(parents=True)
     src.write_bytes(zip_bytes()[:-100])  # the central directory is cut off
-    with pytest.raises(DownloadError, match="not a complete zip"):
-        fetch(str(src), tmp_path / "vectors.zip", sha256=None)
-    assert not (tmp_path / "vectors.zip").exists()
+    with pytest.raises(DownloadError, match="not a complete zip") as err:
+        fetch("https://example.invalid/vectors.zip", tmp_path / "raw" / "vectors.zip", sha256=None,
+              mirror=tmp_path / "mirror", group="grp", key="grp/vectors.zip")
+    assert "params.yaml downloads.grp.vectors.zip.sha256" in str(err.value)
+    assert not (tmp_path / "raw").exists() or list((tmp_path / "raw").iterdir()) == []
 
 
 # ---------------------------------------------------------------- resuming a .part (issue 10.1)
@@ -597,7 +651,9 @@ def test_bytes_matching_neither_are_refused(tmp_path, server):
         fetch(url, dest, sha256=PAYLOAD_SHA, mirror=mirror, group="grp")
     msg = str(err.value)
     assert PAYLOAD_SHA in msg and WRONG_SHA in msg and hashlib.sha256(b"neither").hexdigest() in msg
-    assert not dest.exists() and Path(f"{dest}.bad").read_bytes() == b"neither"
+    # the mirror keeps its file; no copy of refused bytes is left beside dest (issue 38.4)
+    assert not dest.exists() and not Path(f"{dest}.bad").exists() and not Path(f"{dest}.part").exists()
+    assert (mirror / "grp" / "data.bin").read_bytes() == b"neither"
 
 
 def test_mirror_fix_makes_a_bad_raw_file_untrusted(tmp_path, server):
@@ -716,6 +772,25 @@ def _job(tmp_path, ref: str, out) -> str:
     path = tmp_path / "job.json"
     path.write_text(json.dumps({"file": ref, "url": spec["url"], "sha256": spec["sha256"], "out": str(out)}))
     return str(path)
+
+
+def test_cli_unpinned_local_url_exits_2_naming_the_params_key(tmp_path, capsys, monkeypatch):
+    """Issue 38.4 end to end: params.yaml's ag_news/train.csv pointed at a local file, unpinned."""
+    from textclf.stage import run_stage
+
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    out = tmp_path / "raw" / "ag_news" / "train.csv"
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"file": "ag_news/train.csv", "url": secret.as_uri(), "sha256": None,
+                               "out": str(out)}))
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(_script_main(), [str(job)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error (DownloadError): {secret.as_uri()} is a local file and params.yaml "
+                          "downloads.ag_news.train.csv.sha256 is not set") and "\n" not in err
+    assert not out.parent.exists()
 
 
 def test_cli_missing_mirror_file_exits_2(tmp_path, capsys, monkeypatch):

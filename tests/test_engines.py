@@ -518,3 +518,40 @@ def test_a_new_study_runs_first_try_and_a_selection_never_touches_the_full_repor
     assert not (clone / "results/full/tiny/later").exists()
     report = (clone / "reports/subsets/later/summary.md").read_text()
     assert "`tiny/later/big` (missing)" in report and "budget=none" in report
+
+
+@pytest.mark.parametrize("engine", ["snakemake", "dvc"])
+def test_a_damaged_encoded_parquet_is_one_line_under_both_engines(tmp_path_factory, upstream, engine):
+    """Issue 38.6: a truncated data/encoded/.../train.parquet gave a 25-line pyarrow traceback;
+    now the train stage names the file and how to rebuild it, under either engine."""
+    from textclf.config import load_params
+    from textclf.plan import Plan
+
+    root = make_project(tmp_path_factory.mktemp(f"damaged-{engine}") / "proj", upstream)
+    out = "results/full/tiny/tiny/lstm-l1/seed1"
+    (job,) = [j for j in Plan(load_params(root / "params.yaml")).jobs("train") if j.settings["out"] == out]
+    encoded = job.settings["inputs"]["encoded"]
+    if engine == "snakemake":
+        snakemake(root, encoded)
+    else:
+        dvc(root, "repro", "encode")
+    bad = root / encoded / "train.parquet"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    if engine == "snakemake":  # the output of a job Snakemake considers done: it reruns only the train job
+        output = snakemake(root, f"{out}/metrics.json", ok=False)
+    else:  # DVC would rebuild a changed output first; --single-item runs the train stage on it
+        output = dvc(root, "repro", "--single-item", f"{dvc_train_stage(job)}@{job.dvc_key}", ok=False)
+    line = next(x for x in output.splitlines() if x.startswith("error ("))
+    assert line.startswith(f"error (DamagedFile): {encoded}/train.parquet is damaged and cannot be read")
+    assert f"rebuild it: rm -r {encoded} and rerun (snakemake --cores 1 {encoded}, or dvc repro;" in line
+    assert "Traceback" not in output
+    shutil.rmtree(root / encoded)  # what the line says to do
+    if engine == "snakemake":
+        snakemake(root, f"{out}/metrics.json")
+    else:
+        dvc(root, "repro", f"{dvc_train_stage(job)}@{job.dvc_key}")
+    assert (root / out / "metrics.json").is_file()
+
+
+def dvc_train_stage(job) -> str:
+    return "train_pretrained" if job.settings["inputs"]["embedding"] else "train"

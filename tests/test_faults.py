@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -390,3 +391,109 @@ def test_embedding_label_names_the_source_once(tmp_path, monkeypatch):
     frame = collect(job)  # no results under tmp_path: every row missing, labels still there
     assert set(frame["status"]) == {"missing"}
     assert "glove5050" not in frame["embedding"].tolist()
+
+
+# ---------------------------------------------------------------- write faults and damaged parquet (issue 38.6)
+
+
+def stage_fails(stage: str, args: list[str], cwd: Path, hook: str = "") -> str:
+    """Run the stage script in a child (hook: Python run before it) that must fail with exit
+    status 2 and one line on stderr, no traceback; returns that line."""
+    code = hook + textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = [{str(SCRIPTS / f'{stage}.py')!r}, *{args!r}]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-4000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error (")]
+    assert len(errors) == 1, proc.stderr[-4000:]
+    return errors[0]
+
+
+@pytest.fixture
+def encoded(project, tmp_path) -> Path:
+    """A copy of the tiny project with data/encoded/tiny/v built (damaged freely by a test)."""
+    root = tmp_path / "p"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns("results", "ref-jobs"))
+    if not (root / "data" / "encoded" / "tiny" / "v").is_dir():
+        run_stage("encode", ENCODE_JOB, cwd=root)
+    return root
+
+
+def test_truncated_encoded_parquet_names_the_file_and_the_rebuild(encoded):
+    """Issue 38.6: a truncated train.parquet gave a 25-line pyarrow traceback."""
+    bad = encoded / "data" / "encoded" / "tiny" / "v" / "train.parquet"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    line = stage_fails("train", [TRAIN_JOB], encoded)
+    assert line.startswith("error (DamagedFile): data/encoded/tiny/v/train.parquet is damaged and cannot be read")
+    assert ("rebuild it: rm -r data/encoded/tiny/v and rerun (snakemake --cores 1 data/encoded/tiny/v, or dvc "
+            f"repro; the encode stage alone: python workflow/scripts/encode.py {ENCODE_JOB})") in line
+
+
+def test_zeroed_block_in_an_encoded_parquet_names_the_file(encoded):
+    """Issue 38.6: a zeroed block in test.parquet ended in `ZSTD decompression failed`, no file."""
+    bad = encoded / "data" / "encoded" / "tiny" / "v" / "test.parquet"
+    data = bytearray(bad.read_bytes())
+    data[4:len(data) // 2] = bytes(len(data) // 2 - 4)  # the column chunks; the footer stays
+    bad.write_bytes(bytes(data))
+    line = stage_fails("train", [TRAIN_JOB], encoded)
+    assert line.startswith("error (DamagedFile): data/encoded/tiny/v/test.parquet is damaged and cannot be read")
+    assert f"python workflow/scripts/encode.py {ENCODE_JOB}" in line
+
+
+def test_a_damaged_prepared_parquet_says_how_to_rebuild_it(encoded):
+    bad = encoded / "data" / "prepared" / "tiny" / "test.parquet"
+    data = bytearray(bad.read_bytes())
+    data[4:len(data) // 2] = bytes(len(data) // 2 - 4)
+    bad.write_bytes(bytes(data))
+    line = stage_fails("encode", [ENCODE_JOB], encoded)
+    assert line.startswith("error (DataError): data/prepared/tiny/test.parquet: unreadable parquet file")
+    assert line.endswith("; rebuild it: rm -r data/prepared/tiny and rerun (snakemake --cores 1 data/prepared/tiny, "
+                         "or dvc repro; the prepare stage alone: python workflow/scripts/prepare.py jobs/prepare/tiny.json)")
+
+
+NO_SPACE_WRITING_PARQUET = """
+import errno, pyarrow.parquet as pq
+def _full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")  # as a full disk gives it: no file
+pq.write_table = _full
+"""
+
+TORCH_SAVE_FAILS = """
+import torch
+def _full(*args, **kwargs):
+    raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed "
+                       "writing file data/4: file write failed")
+torch.save = _full
+"""
+
+RESULTS_NOT_WRITABLE = """
+import errno, tempfile
+_mkstemp = tempfile.mkstemp
+def _denied(*args, dir=None, **kwargs):
+    if dir is not None and "results" in str(dir):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+    return _mkstemp(*args, dir=dir, **kwargs)
+tempfile.mkstemp = _denied
+"""
+
+
+def test_no_space_in_prepare_is_one_line(encoded):
+    line = stage_fails("prepare", ["jobs/prepare/tiny.json"], encoded, hook=NO_SPACE_WRITING_PARQUET)
+    assert line.startswith("error (NoSpace): writing data/prepared/tiny: no space left on the device (")
+    assert "free space there, then rerun: python workflow/scripts/prepare.py jobs/prepare/tiny.json" in line
+
+
+def test_full_disk_at_the_checkpoint_is_one_line(encoded):
+    line = stage_fails("train", [TRAIN_JOB], encoded, hook=TORCH_SAVE_FAILS)
+    assert line.startswith("error (WriteError): writing a model or checkpoint under results/full/tiny/s/lstm/seed1 "
+                           "failed ([enforce fail at inline_container.cc:672]")
+    assert "most often the disk is full (" in line and f"python workflow/scripts/train.py {TRAIN_JOB}" in line
+
+
+def test_unwritable_results_folder_is_one_line(encoded):
+    line = stage_fails("train", [TRAIN_JOB], encoded, hook=RESULTS_NOT_WRITABLE)
+    assert line.startswith("error (PermissionError): results/full/tiny/s/lstm/seed1: permission denied; fix the "
+                           "permissions of results/full/tiny/s/lstm/seed1")

@@ -200,18 +200,71 @@ def test_unusable_records_train_and_leave_nothing_stale(project, monkeypatch, ca
     assert not (Path(OUT) / "checkpoint.pt").exists() and not (Path(OUT) / "model.pt").exists()
 
 
-def test_publish_replaces_a_different_record_and_refuses_runs_of_other_inputs(project):
+def test_publish_replaces_a_record_of_other_results_only_when_told(project):
     job, _ = trained_and_published()
     record_path = RECORD_DIR / RECORD
     record = json.loads(record_path.read_text())
     record["files"]["history.csv"] = "0" * 64
     record_path.write_text(json.dumps(record))
     count = publish_runs([as_plan_job(job)])
-    assert (count.replaced, count.published) == (1, 0)
+    assert (count.replaced, count.published, count.refused) == (0, 0, [f"{OUT}: result files history.csv"])
+    assert json.loads(record_path.read_text())["files"]["history.csv"] == "0" * 64
+    count = publish_runs([as_plan_job(job)], replace=True)
+    assert (count.replaced, count.published, count.refused) == (1, 0, [])
     assert json.loads(record_path.read_text())["files"]["history.csv"] != "0" * 64
     vocab = Path("data/encoded/vocab.json")
     vocab.write_text(vocab.read_text() + "\n")  # the inputs changed since the run
     assert publish_runs([as_plan_job(job)]).changed == [f"{OUT} (inputs)"]
+
+
+def test_a_run_of_damaged_inputs_never_silently_replaces_the_published_record(project):
+    """Issue 38.2: a damaged cached input retrained to worse numbers, and `publish` said
+    `0 run(s) published, 1 replaced`, overwriting the committed record."""
+    job, before = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    good = record_path.read_bytes()
+    assert json.loads(good)["inputs"]["encoded/train.parquet"] == published.file_sha256("data/encoded/train.parquet")
+    damaged = Path("data/encoded/vocab.json")
+    damaged.write_text(damaged.read_text() + "\n")  # the cached input changed; the run is retrained on it
+    train_job(job)
+    count = publish_runs([as_plan_job(job)])
+    (refused,) = count.refused
+    assert refused.startswith(f"{OUT}: inputs encoded/vocab.json, vocab_file") and (count.replaced, count.published) == (0, 0)
+    assert record_path.read_bytes() == good and (RECORD_DIR / "history.csv").read_bytes() == before["history.csv"]
+    assert publish_runs([as_plan_job(job)], replace=True).replaced == 1
+    assert json.loads(record_path.read_text())["inputs_sha256"] != json.loads(good)["inputs_sha256"]
+
+
+def test_a_record_without_per_file_digests_names_the_input_digests(project):
+    job, _ = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    record = json.loads(record_path.read_text())
+    del record["inputs"]  # as records published before per-file digests
+    record["inputs_sha256"] = "a" * 64
+    record_path.write_text(json.dumps(record))
+    (refused,) = publish_runs([as_plan_job(job)]).refused
+    assert refused.startswith(f"{OUT}: inputs aaaaaaaaaaaa… -> ") and "(the record lists no per-file digests)" in refused
+
+
+def test_publish_command_refuses_with_exit_1_and_replaces_when_told(project, capsys, monkeypatch):
+    from textclf import cli
+
+    job, _ = trained_and_published()
+    record_path = RECORD_DIR / RECORD
+    record = json.loads(record_path.read_text())
+    record["device"] = "cuda"
+    record_path.write_text(json.dumps(record))
+    plan = SimpleNamespace(write_job_files=lambda root: None, jobs=lambda stage: [as_plan_job(job)])
+    monkeypatch.setattr(cli, "Plan", lambda *a, **k: plan)
+    monkeypatch.setattr(cli, "load_params", lambda path: {})
+    args = cli.argparse.Namespace(params="params.yaml", studies=None, seeds=None, replace=False)
+    assert cli.cmd_publish(args) == 1
+    out, err = capsys.readouterr()
+    assert "0 run(s) published, 0 replaced" in out
+    assert f"  {OUT}: device cuda -> cpu" in err and "textclf publish --replace" in err
+    assert cli.cmd_publish(cli.argparse.Namespace(**{**vars(args), "replace": True})) == 0
+    assert "0 run(s) published, 1 replaced" in capsys.readouterr().out
+    assert json.loads(record_path.read_text())["device"] == "cpu"
 
 
 def test_publish_command_checks_its_seeds(capsys):

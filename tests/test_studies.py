@@ -128,7 +128,7 @@ def test_grid_key_must_name_a_section():
 
 
 def test_embedding_dim_comes_from_the_source():
-    params = _params(variants={"glove": {"model": {"embedding": {"source": "glove50", "dim": 100}}}})
+    params = _params(variants={"glove": {"model": {"embedding": {"source": "glove50"}}}})
     (variant,) = resolve_variants(params)
     assert variant.model.embedding.dim == 50 and variant.embedding == "glove50"
     params["embeddings"]["glove50"]["member"] = "glove.6B.100d.txt"  # one edit switches the vectors
@@ -319,3 +319,34 @@ def test_sweep_imdb_reproduces_seed_004():
     best = next(v for v in variants if v.name == "lstm-best004")
     assert (best.training.batch_size, best.model.dropout, best.training.epochs, best.training.optimizer.lr,
             best.model.hidden, best.model.layers) == (128, 0.25, 8, 0.005, 100, 2)
+
+
+def test_a_dim_that_contradicts_the_source_names_both():
+    """Issue 38.5: `{source: glove50, dim: 100}` silently became 50 (and reused the 50d run)."""
+    params = _params(variants={"g": {"model": {"embedding": {"source": "glove50", "dim": 100}}}})
+    with pytest.raises(ParamsError) as info:
+        resolve_variants(params)
+    msg = str(info.value)
+    assert "imdb/s/g: model.embedding.dim 100 contradicts model.embedding.source 'glove50'" in msg
+    assert "embeddings.glove50 holds 50-dimensional vectors" in msg
+    # a dim set in a later layer than the source contradicts it too
+    params = _params(set={"model": {"embedding": {"source": "glove50"}}}, variants={"g": {"model": {"embedding": {"dim": 8}}}})
+    with pytest.raises(ParamsError, match="dim 8 contradicts model.embedding.source 'glove50'"):
+        resolve_variants(params)
+
+
+def test_a_dim_the_source_replaces_or_names_is_no_contradiction():
+    # the preset's dim (lstm_base) is a default that choosing the source replaces
+    assert params_dims(_params(variants={"g": {"model": {"embedding": {"source": "glove50"}}}})) == [50]
+    assert params_dims(_params(variants={"g": {"model": {"embedding": {"source": "glove50", "dim": 50}}}})) == [50]
+    # glove100 pointed at the 50d member (the offline substitution params.yaml makes on purpose)
+    params = _params(variants={"g": {"model": {"embedding": {"source": "glove100", "dim": 100}}}})
+    params["embeddings"]["glove100"] = dict(params["embeddings"]["glove50"])
+    assert params_dims(params) == [50]
+    params["studies"]["s"]["variants"]["g"]["model"]["embedding"]["dim"] = 64
+    with pytest.raises(ParamsError, match="dim 64 contradicts model.embedding.source 'glove100'"):
+        resolve_variants(params)
+
+
+def params_dims(params) -> list[int]:
+    return [v.model.embedding.dim for v in resolve_variants(params)]

@@ -194,9 +194,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     plan = Plan(load_params(args.params), _parse_studies(args.studies) or "all", quick=False, seeds=seeds)
     plan.write_job_files(Path.cwd())  # provenance digests the job files: they must be current
     jobs = plan.jobs("train")
-    count = publish_runs(jobs, Path.cwd())
+    count = publish_runs(jobs, Path.cwd(), replace=args.replace)
     print(f"{PUBLISHED_DIR}/: {count.published} run(s) published, {count.replaced} replaced, "
           f"{count.unchanged} already published, {count.missing} of {len(jobs)} not finished")
+    if count.refused:
+        print(f"not published, {len(count.refused)} run(s) that would replace a published record of other "
+              "settings, code, inputs, device or results (check why; `textclf publish --replace` replaces them):",
+              file=sys.stderr)
+        for line in count.refused:
+            print(f"  {line}", file=sys.stderr)
     for label, runs, why in (
         ("without provenance.json", count.no_provenance, "trained before runs recorded it: retrain to publish"),
         ("stale", count.stale, "results of other settings than params.yaml names now: rerun the pipeline"),
@@ -206,7 +212,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     ):
         if runs:
             print(f"not published, {label} ({why}): {len(runs)}, e.g. {runs[0]}", file=sys.stderr)
-    return 0
+    return 1 if count.refused else 0
 
 
 def cmd_compare_runs(args: argparse.Namespace) -> int:
@@ -252,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                        "train jobs with the same settings, code and inputs then reuse them)")
     p.add_argument("--studies", help="comma-separated studies (default: all)")
     p.add_argument("--seeds", help="comma-separated seeds (default: each study's own)")
+    p.add_argument("--replace", action="store_true", help="replace published records of other settings, code, "
+                   "inputs, device or results (refused otherwise, naming what differs)")
     p.set_defaults(func=cmd_publish)
     p = sub.add_parser("compare-runs", help="do two per-run tables (a report's variants.parquet) agree run by run?")
     p.add_argument("old", help="e.g. the committed reports/variants.parquet")

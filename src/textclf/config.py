@@ -34,6 +34,31 @@ def load_schema() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load keeps the last of two equal keys without a word (a second `training:`
+    under a study silently replaced the first); this loader refuses them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` keys may be overridden: that is what a merge is for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first is not key_node.start_mark:
+                raise _DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """Read and fully validate a params file. Raises ParamsError with every problem found."""
     path = Path(path)
@@ -41,7 +66,11 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ParamsError(f"params file not found: {path}")
     try:
         with open(path, encoding="utf-8") as fh:
-            params = yaml.safe_load(fh)
+            params = yaml.load(fh, Loader=UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise ParamsError(f"{path}:{exc.again.line + 1}: duplicate key {exc.key!r} (first at line "
+                          f"{exc.first.line + 1}, column {exc.first.column + 1}); YAML would keep only "
+                          "the second: merge the two into one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -119,6 +119,13 @@ class Source:
     mirrored: Checksum | None  # the mirror's SHA256SUMS entry
     rel: str = ""  # <group>/<basename>: the mirror layout and SHA256SUMS key
     missing: str | None = None  # mirror set but lacks the file: the error to raise
+    in_mirror: bool = False  # local because a mirror replaces the URL (not a file:// URL or path)
+
+    @property
+    def unpinned_local(self) -> bool:
+        """A file:// URL or path with no sha256 pinned: any file on this machine (a typo, or
+        ../../etc/passwd) would pass a format check, so it is never accepted."""
+        return self.local is not None and not self.in_mirror and self.pinned is None
 
     @property
     def checked(self) -> bool:
@@ -199,7 +206,7 @@ def resolve_source(url: str, sha256: str | None, *, mirror: str | os.PathLike | 
         missing = (f"{rel} is not in the mirror: {path} does not exist (mirror {root}, set by {how}; "
                    f"upstream URL {url}). Nothing is downloaded from the network while a mirror is "
                    f"set: add the file to the mirror, or unset the mirror to fetch it upstream.")
-    return Source(str(path), path, pinned, mirrored, rel, missing)
+    return Source(str(path), path, pinned, mirrored, rel, missing, in_mirror=True)
 
 
 def _mirror_checksum(root: Path, rel: str) -> Checksum | None:
@@ -217,16 +224,19 @@ def _mirror_checksum(root: Path, rel: str) -> Checksum | None:
 def fetch(url: str, dest: str | os.PathLike, *, sha256: str | None,
           mirror: str | os.PathLike | None = None, group: str | None = None, retries: int = 4,
           backoff: float = 1.0, timeout: float = 60, progress: bool = True,
-          force: bool = False) -> FetchResult:
+          force: bool = False, key: str | None = None) -> FetchResult:
     """Fetch url (or its mirror copy) into dest, verified; see the module doc.
 
     retries: extra attempts after a transient failure (HTTP only), waiting backoff * 2**n
     seconds between them. mirror=None reads $TEXTCLF_MIRROR. force=True fetches again even
     when dest holds verified bytes; dest is only replaced once the new bytes verified.
+    key: the params.yaml download ("<group>/<file>") this is, for the keys messages name.
     """
     start = time.monotonic()
     dest = Path(dest)
     source = resolve_source(url, sha256, mirror=mirror, group=group)
+    if source.unpinned_local:
+        raise DownloadError(f"{unpinned_local_message(url, source.local, key)}; nothing was copied")
     if not force:
         current = _existing(dest, source, start) or _restore_kept(dest, source, start)
         if current is not None:
@@ -241,7 +251,7 @@ def fetch(url: str, dest: str | os.PathLike, *, sha256: str | None,
         verified, how = _verify(part, dest, source, transfer)
     except _Refused as exc:
         if not transfer.resumed:
-            raise _reject(part, dest, source, exc) from None
+            raise _reject(part, dest, source, exc, key) from None
         log.warning("%s: the resumed download failed its check (%s): the .part may hold the head "
                     "of an older upstream file; discarding it and downloading from the start",
                     source.origin, exc.short)
@@ -251,7 +261,7 @@ def fetch(url: str, dest: str | os.PathLike, *, sha256: str | None,
         try:
             verified, how = _verify(part, dest, source, transfer)
         except _Refused as again:
-            raise _reject(part, dest, source, again) from None
+            raise _reject(part, dest, source, again, key) from None
     _install(part, dest)
     write_sidecar(dest, verified, source.origin, pinned=source.pinned, verified_by=how)
     _keep(dest)
@@ -389,27 +399,55 @@ def _verify(part: Path, dest: Path, source: Source, transfer: _Transfer,
     return _unpinned(actual), how
 
 
-def _reject(part: Path, dest: Path, source: Source, refused: _Refused) -> DownloadError:
-    """Move the refused bytes to .bad and build the one-line error (not retried)."""
-    bad = _sibling(dest, ".bad")
-    os.replace(part, bad)
+def pin_key(key: str | None) -> str:
+    """The params.yaml key that pins a download's sha256, e.g. downloads.ag_news.train.csv.sha256
+    (the key is the download's name in params.yaml, not the URL's file name); without the name
+    (a library call), the pin is described instead of guessed."""
+    if key is None:
+        return "the sha256 of its entry in params.yaml downloads"
+    group, _, name = key.partition("/")
+    return f"params.yaml downloads.{group}.{name}.sha256"
+
+
+def unpinned_local_message(url: str, path: Path | None, key: str | None) -> str:
+    """Why a file:// URL or path without a pinned sha256 is refused, and how to accept it."""
+    where = f" ({path.resolve()})" if path is not None and not path.is_absolute() else ""
+    return (f"{url}{where} is a local file and {pin_key(key)} is not set: a local path is accepted "
+            f"as data only with its sha256 pinned (any file on this machine would pass a format "
+            f"check). If it is the file you mean, pin it: run sha256sum on it and put the hash in "
+            f"{pin_key(key)}")
+
+
+def _reject(part: Path, dest: Path, source: Source, refused: _Refused,
+            key: str | None = None) -> DownloadError:
+    """Set the refused bytes aside and build the one-line error (not retried). Bytes from the
+    network go to .bad (they may be gone upstream); a refused local file is not copied anywhere
+    (its copy is deleted: the original stays where it is)."""
+    pin = pin_key(key)
+    if source.local is not None:
+        size = part.stat().st_size if part.is_file() else 0
+        part.unlink(missing_ok=True)
+        kept = f"its copy was deleted and not used ({source.origin} itself is left as it is)"
+    else:
+        bad = _sibling(dest, ".bad")
+        os.replace(part, bad)
+        size = bad.stat().st_size
+        kept = f"the file was moved aside to {bad} and not used"
     _meta_path(part).unlink(missing_ok=True)
-    where = f"params.yaml downloads.{source.rel.replace('/', '.')}"
     if refused.kind == "checksum":
         return ChecksumError(
             f"sha256 mismatch for {source.origin}: expected {source.expected_text()}, got "
-            f"{refused.actual}; the file was moved aside to {bad} and not used; not retried (the "
-            f"same bytes would come back): check the URL / mirror file and the checksum "
-            f"({where}.sha256" + (f" or {source.mirrored.where}" if source.mirrored else "") + ")")
+            f"{refused.actual}; {kept}; not retried (the same bytes would come back): check the "
+            f"URL / mirror file and the checksum ({pin}"
+            + (f" or {source.mirrored.where}" if source.mirrored else "") + ")")
     if refused.kind == "unverifiable":
         return DownloadError(
-            f"{source.origin} cannot be verified: {refused.short}; the {bad.stat().st_size:,} bytes "
-            f"received were moved aside to {bad} and not used. Pin its sha256 in {where}.sha256 "
-            f"(or list it in a mirror's SHA256SUMS) to accept it")
+            f"{source.origin} cannot be verified: {refused.short}; {size:,} bytes received, "
+            f"{kept}. Pin its sha256 in {pin} (or list it in a mirror's SHA256SUMS) to accept it")
     return DownloadError(
         f"{source.origin}: {refused.short}; no sha256 is pinned for it, so its format is the only "
-        f"check: the bytes (sha256 {refused.actual}) were moved aside to {bad} and not used. Rerun "
-        f"to download it again; pin its sha256 in {where}.sha256 to make it verifiable")
+        f"check: the bytes (sha256 {refused.actual}) were not used ({kept}). Rerun to download it "
+        f"again; pin its sha256 in {pin} to make it verifiable")
 
 
 def _install(part: Path, dest: Path) -> None:
@@ -751,6 +789,9 @@ def verify_raw(path: str | os.PathLike, ref: str, *, url: str, sha256: str | Non
                             f"{cmd}")
     group = ref.partition("/")[0] if "/" in ref else None
     source = resolve_source(url, sha256, mirror=mirror, group=group)
+    if source.unpinned_local:
+        raise ChecksumError(f"{path} is not trusted: {unpinned_local_message(url, source.local, ref)}; "
+                            f"then re-verify it: {cmd}")
     candidates = [source.pinned, source.mirrored]
     if recorded.get("checksum_source") == SOURCE_MIRROR:
         sums = Path(recorded.get("checksum_from", ""))

@@ -48,8 +48,8 @@ REUSE_ENV = "TEXTCLF_REUSE_PUBLISHED"
 REUSE_MODES = ("1", "0", "ignore-code")
 
 
-def _tree_sha256(entries: Mapping[str, Path]) -> str:
-    """One digest over labelled files (a directory: its visible files, recursively, named
+def _file_digests(entries: Mapping[str, Path]) -> dict[str, str]:
+    """The sha256 of each labelled file (a directory: its visible files, recursively, named
     label/relative path), so the same bytes digest the same wherever they lie. A missing path
     digests as missing: the stage then trains and reports it the way it always does."""
     named: dict[str, Path | None] = {}
@@ -61,11 +61,19 @@ def _tree_sha256(entries: Mapping[str, Path]) -> str:
                     named[f"{label}/{rel.as_posix()}"] = file
         else:
             named[label] = path if path.is_file() else None
+    return {name: file_sha256(named[name]) if named[name] else "missing" for name in sorted(named)}
+
+
+def _digest_of(files: Mapping[str, str]) -> str:
+    """One digest over _file_digests' entries (the record's inputs_sha256)."""
     digest = hashlib.sha256()
-    for name in sorted(named):
-        file = named[name]
-        digest.update(f"{name}\0{file_sha256(file) if file else 'missing'}\n".encode())
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name]}\n".encode())
     return digest.hexdigest()
+
+
+def _tree_sha256(entries: Mapping[str, Path]) -> str:
+    return _digest_of(_file_digests(entries))
 
 
 def code_sha256(code_root: Path, files: Iterable[str]) -> str:
@@ -104,12 +112,14 @@ def run_provenance(job_path: Path, code: tuple[Path, Iterable[str]], inputs: Map
     from `root`, default the working directory), the device, and the checkout's commit."""
     root = root or Path.cwd()
     code_root, files = code
+    digests = _file_digests({k: root / str(p) for k, p in inputs.items() if p})
     return {
         "settings_sha256": file_sha256(job_path),
         "code_sha256": code_sha256(code_root, files),
-        "inputs_sha256": _tree_sha256({k: root / str(p) for k, p in inputs.items() if p}),
+        "inputs_sha256": _digest_of(digests),
         "device": _device(job_path),
         "commit": git_commit(code_root),
+        "inputs": digests,  # per input file: what a later publish names when the inputs differ
     }
 
 
@@ -209,8 +219,9 @@ def reuse_published(out: str | Path, provenance: Mapping[str, Any], root: Path |
             (target / name).unlink(missing_ok=True)
         return None
     # the digests of what produced these bytes: the record's (ignore-code may differ from ours)
-    write_provenance(target, {k: record.get(k) for k in KEYS}, reused_from=folder.relative_to(root).as_posix(),
-                     trained_at=record.get("trained_at"), commit=record.get("commit"))
+    write_provenance(target, {k: record.get(k) for k in (*KEYS, "inputs")},
+                     reused_from=folder.relative_to(root).as_posix(), trained_at=record.get("trained_at"),
+                     commit=record.get("commit"))
     return folder
 
 
@@ -223,6 +234,7 @@ class PublishCount:
     no_provenance: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # would replace a record of other inputs or results
 
 
 class CurrentProvenance:
@@ -272,10 +284,38 @@ def published_estimate(out: str | Path, root: Path | None = None) -> dict[str, A
     return found if isinstance(found, dict) and isinstance(found.get("seconds"), int | float) else None
 
 
-def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
+def record_differences(old: Mapping[str, Any], provenance: Mapping[str, Any], files: Mapping[str, str]) -> list[str]:
+    """What differs between a published record and a run about to replace it: its settings,
+    code, inputs (the input files, where both list them) or device, and its result files."""
+    found = []
+    for key in KEYS:
+        if old.get(key) == provenance.get(key):
+            continue
+        name = key.removesuffix("_sha256")
+        if key == "inputs_sha256" and isinstance(old.get("inputs"), dict) and isinstance(provenance.get("inputs"), dict):
+            before, now = old["inputs"], provenance["inputs"]
+            names = sorted(n for n in set(before) | set(now) if before.get(n) != now.get(n))
+            found.append(f"inputs {', '.join(names)}")
+        elif key == "inputs_sha256":
+            found.append(f"inputs {str(old.get(key))[:12]}… -> {str(provenance.get(key))[:12]}… (the record "
+                         "lists no per-file digests)")
+        elif key == "device":
+            found.append(f"device {old.get(key)} -> {provenance.get(key)}")
+        else:
+            found.append(f"{name} {str(old.get(key))[:12]}… -> {str(provenance.get(key))[:12]}…")
+    results = sorted(n for n in files if (old.get("files") or {}).get(n) != files[n])
+    if results:
+        found.append(f"result files {', '.join(results)}")
+    return found
+
+
+def publish_runs(jobs: Iterable[Any], root: Path | None = None, *, replace: bool = False) -> PublishCount:
     """Copy each finished full-setting run of these train jobs to reports/runs/ (never deletes).
     Only a run whose provenance equals what the job would record here now is published: its
-    results are those of today's settings, code, inputs and device."""
+    results are those of today's settings, code, inputs and device. A published record of
+    other settings, code, inputs, device or results is replaced only with replace=True;
+    otherwise the run is listed in `refused` with what differs (a damaged cached input once
+    overwrote a good record with worse numbers, and nothing said so)."""
     from textclf.estimate import ESTIMATES_DIR, read_estimates
 
     root = root or Path.cwd()
@@ -310,12 +350,17 @@ def publish_runs(jobs: Iterable[Any], root: Path | None = None) -> PublishCount:
         if same_run and old.get("estimate") == estimate:
             count.unchanged += 1
             continue
+        differs = record_differences(old, provenance, files) if old else []
+        if differs and not replace:
+            count.refused.append(f"{out.as_posix()}: {'; '.join(differs)}")
+            continue
         record = {k: provenance[k] for k in KEYS} | {
             "files": files,
             "trained_at": provenance.get("trained_at"),
             "commit": provenance.get("commit"),
             "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        } | ({"estimate": estimate} if estimate else {})
+        } | ({"estimate": estimate} if estimate else {}) | (
+            {"inputs": provenance["inputs"]} if isinstance(provenance.get("inputs"), dict) else {})
         with atomic.atomic_dir(root / folder) as tmp:
             for name in OUTPUT_FILES:
                 shutil.copyfile(results / name, tmp / name)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from textclf import faults
 from textclf.config import ParamsError
 from textclf.errors import USER_ERRORS
 
@@ -52,14 +53,29 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run_stage(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run a stage's main(argv); user-facing errors → one line on stderr, exit status 2."""
+    """Run a stage's main(argv); user-facing errors → one line on stderr, exit status 2. So are
+    write faults (no space, no permission) and damaged parquet inputs (textclf.faults): the file
+    and what to do, instead of a traceback from deep inside torch or pyarrow."""
     setup_logging()
     try:
         main(argv)
     except USER_ERRORS as exc:
-        name = type(exc).__name__
-        print(f"error ({name}): {exc}", file=sys.stderr)
+        name, hint = type(exc).__name__, faults.rebuild_hint(str(exc))
+        text = " ".join(str(exc).split()) if hint else str(exc)  # pyarrow's reasons span lines
+        print(f"error ({name}): {text}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted; no partial output was kept", file=sys.stderr)
         sys.exit(130)
+    except (OSError, RuntimeError, ValueError) as exc:
+        said = faults.describe(exc, _job_arg(argv), Path(main.__code__.co_filename).stem)
+        if said is None:
+            raise
+        print(f"error ({said[0]}): {said[1]}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _job_arg(argv: Sequence[str] | None) -> Path | None:
+    """The job file a stage was given (its one positional argument)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return next((Path(a) for a in args if not a.startswith("-")), None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -245,6 +246,7 @@ def _resolve_one(
     if caps is not None:
         training = apply_quick(training, caps)
     if model.get("type") == "rnn":
+        _check_embedding_dim(params, params["models"][preset], overrides.get("model", {}), where)
         model = _embedding_from_source(params, model, where)
     else:  # the baseline's preset carries no rnn keys; a study `set` for rnn variants may
         model = {k: v for k, v in model.items() if k in {"type", "ngram_max", "min_df", "max_features", "C"}}
@@ -273,6 +275,37 @@ def _embedding_from_source(params: Mapping[str, Any], model: dict[str, Any], whe
         allowed = ["random", *sorted(params["embeddings"])]
         raise ParamsError(f"{where}: model.embedding.source: unknown embedding {source!r}; allowed: {allowed}")
     return deep_merge(model, {"embedding": {"dim": embedding_dim(params["embeddings"][source])}})
+
+
+# glove100, glove100_004: GloVe entries named for a size (the reference's); offline they point at
+# the mirror's 50d member on purpose, and the report labels those runs "glove100 50d"
+_NAMED_SIZE = re.compile(r"^glove(\d+)(?:_\w+)?$")
+
+
+def _check_embedding_dim(params: Mapping[str, Any], preset: Mapping[str, Any],
+                         overrides: Mapping[str, Any], where: str) -> None:
+    """A `dim` written beside (or after) a pre-trained source must be that source's width:
+    `{source: glove50, dim: 100}` used to become 50 silently. A dim the preset set before a
+    variant chose the source is a default the source replaces; the size a GloVe entry is named
+    for (glove100 pointed at the 50d member offline) is the deliberate substitution."""
+    emb_over = (overrides.get("embedding") or {}) if isinstance(overrides, Mapping) else {}
+    emb_preset = preset.get("embedding") or {}
+    source = emb_over.get("source", emb_preset.get("source", "random"))
+    if source == "random" or source not in params["embeddings"]:
+        return  # random has no width of its own; an unknown source is reported by the caller
+    layer = "variant" if "dim" in emb_over else "preset" if "source" not in emb_over else None
+    dim = (emb_over if layer == "variant" else emb_preset).get("dim") if layer else None
+    if dim is None:
+        return
+    entry = params["embeddings"][source]
+    width = embedding_dim(entry)
+    named = _NAMED_SIZE.match(source) if entry.get("type") == "glove" else None
+    if dim == width or (named and int(named.group(1)) == dim):
+        return
+    origin = f"member {entry['member']!r}" if "dim" not in entry and entry.get("member") else "its dim"
+    raise ParamsError(f"{where}: model.embedding.dim {dim} contradicts model.embedding.source {source!r}: "
+                      f"embeddings.{source} holds {width}-dimensional vectors ({origin}); drop dim (the "
+                      f"source sets it) or set it to {width}")
 
 
 def check_variant(params: Mapping[str, Any], variant: Variant) -> None:

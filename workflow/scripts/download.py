@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     job = read_job(args.job, "file", "url", "sha256", "out")
     group = job["file"].partition("/")[0]
-    result = fetch(job["url"], job["out"], sha256=job["sha256"], mirror=None, group=group)
+    result = fetch(job["url"], job["out"], sha256=job["sha256"], mirror=None, group=group, key=job["file"])
     print(result.summary())
 
 
