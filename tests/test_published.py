@@ -306,3 +306,20 @@ def test_an_estimate_for_other_settings_is_not_published(project):
     assert "estimate" not in json.loads((RECORD_DIR / RECORD).read_text())
     shutil.rmtree(".textclf")
     assert saved_estimates("full", [OUT]) == {}
+
+
+def test_a_run_of_another_instruction_set_is_never_reused(project, monkeypatch, caplog):
+    """Kernels of another instruction set compute other bits (issue 38.1): a run published under
+    the AVX2 pin is not reused where the native kernels are asked for, and the other way round."""
+    job, before = trained_and_published()
+    record = json.loads((RECORD_DIR / RECORD).read_text())
+    assert record["isa"] == published.instruction_set()
+    shutil.rmtree("results")
+    monkeypatch.setenv("TEXTCLF_NATIVE_ISA", "1")
+    for name in ("ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE"):
+        monkeypatch.delenv(name, raising=False)
+    assert published.instruction_set() != record["isa"]
+    provenance = run_provenance(job, (REPO_ROOT, code_files("train", "train")), json.loads(job.read_text())["inputs"])
+    with caplog.at_level("INFO", logger="textclf.published"):
+        assert published.reuse_published(OUT, provenance) is None
+    assert "its isa differ" in caplog.text

@@ -368,18 +368,20 @@ def earlier_runs(root: Path = Path(".")) -> Iterable[tuple[Variant, Path]]:
 
 def _reusable_published(plan: Any, root: Path) -> set[str]:
     """Results folders the train stage would copy from reports/runs/ rather than train: a
-    record of the same settings and training code (inputs and device are checked when the job
-    runs: the data may not be prepared yet)."""
+    record of the same settings, training code and instruction set (inputs and device are
+    checked when the job runs: the data may not be prepared yet)."""
+    from textclf.isa import instruction_set
     from textclf.published import CurrentProvenance, published_record, reuse_mode
 
     mode = reuse_mode()
     if mode == "0":
         return set()
     current = CurrentProvenance(root)
+    isa = instruction_set()
     found = set()
     for job in plan.jobs("train"):
         record = published_record(job.settings["out"], root)
-        if (record and record.get("settings_sha256") == job.digest
+        if (record and record.get("settings_sha256") == job.digest and record.get("isa") == isa
                 and (mode == "ignore-code" or record.get("code_sha256") == current.code(job.settings["variant"]["model"]["type"]))):
             found.add(job.settings["out"])
     return found

@@ -33,6 +33,7 @@ from textclf import atomic
 from textclf.checkout import commit_state
 from textclf.config import ParamsError
 from textclf.download import sha256_file as file_sha256
+from textclf.isa import instruction_set
 
 log = logging.getLogger("textclf.published")
 
@@ -42,7 +43,7 @@ OUTPUT_FILES = ("metrics.json", "history.csv", "predictions.parquet")
 PROVENANCE = "provenance.json"  # beside a run's outputs in results/ (not an engine output)
 RECORD = "record.json"  # beside a published run's files
 STALE_FILES = ("model.pt", "model.pkl", "checkpoint.pt")  # not published: never left beside a copied run
-KEYS = ("settings_sha256", "code_sha256", "inputs_sha256", "device")  # all must match to reuse
+KEYS = ("settings_sha256", "code_sha256", "inputs_sha256", "device", "isa")  # all must match to reuse
 LOCK_FILE = "requirements.lock"
 REUSE_ENV = "TEXTCLF_REUSE_PUBLISHED"
 REUSE_MODES = ("1", "0", "ignore-code")
@@ -109,7 +110,8 @@ def run_provenance(job_path: Path, code: tuple[Path, Iterable[str]], inputs: Map
     """What a run's results depend on, taken when it starts: its settings (the job file), its
     training code and environment (`code`: the package root and the repo-relative files
     Plan.code lists, plus requirements.lock), its input files (by input name; relative paths
-    from `root`, default the working directory), the device, and the checkout's commit."""
+    from `root`, default the working directory), the device, the numerical kernels' instruction
+    set (textclf.isa), and the checkout's commit."""
     root = root or Path.cwd()
     code_root, files = code
     digests = _file_digests({k: root / str(p) for k, p in inputs.items() if p})
@@ -118,6 +120,7 @@ def run_provenance(job_path: Path, code: tuple[Path, Iterable[str]], inputs: Map
         "code_sha256": code_sha256(code_root, files),
         "inputs_sha256": _digest_of(digests),
         "device": _device(job_path),
+        "isa": instruction_set(),
         "commit": git_commit(code_root),
         "inputs": digests,  # per input file: what a later publish names when the inputs differ
     }
@@ -266,6 +269,7 @@ class CurrentProvenance:
             "inputs_sha256": self._cached(("inputs", inputs), lambda: _tree_sha256({k: self.root / v for k, v in inputs})),
             "device": self._cached(("device", variant["model"]["type"], str(variant.get("training", {}).get("device"))),
                                    lambda: variant_device(variant)),
+            "isa": instruction_set(),
         }
 
 
