@@ -94,7 +94,7 @@ def test_pending_variants_are_named_with_their_saved_estimate_and_the_command(tm
     build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
     page = (tmp_path / "reports/studies/s.md").read_text(encoding="utf-8")
     (line,) = [line for line in page.splitlines() if line.startswith("**Missing or failed**")]
-    assert "`imdb/s/c` (missing, est. 1.5 h)" in line and "`imdb/s/gone` (missing, est. 30 min)" in line
+    assert "`imdb/s/c` (missing) est. 1.5 h, `imdb/s/gone` (missing) est. 30 min (estimated" in line
     assert "(estimated 2.0 h of CPU training on this machine, `textclf plan`)" in line
     assert line.endswith(f"to run them: `{run_command('full', 's')}`.")
     overview = (tmp_path / "reports/summary.md").read_text(encoding="utf-8")
@@ -144,7 +144,7 @@ def test_pages_render_from_the_result_objects_without_reading_the_disk(monkeypat
     monkeypatch.undo()
     assert (summary, page, html) == first
     assert "[m](studies/m.md)" in summary and "## m\n" in page and "made in memory" in page
-    assert "`imdb/m/z` (missing, est. 2.0 h)" in page and f"`{run_command('full', 'm')}`" in page
+    assert "`imdb/m/z` (missing) est. 2.0 h" in page and f"`{run_command('full', 'm')}`" in page
     assert "![m: learning curves](../figures/m_curves.png)" in page
     assert "](../figures/m_accuracy_ci.png)" in page and "`x` is best" in page
     assert html.count("data:image/png;base64,") == 2 and 'data-file="figures/m_curves.png"' in html

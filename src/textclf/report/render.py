@@ -30,7 +30,8 @@ def counts_line(s: StudyResult) -> str:
 
 
 def _estimate(seconds: float | None) -> str:
-    return f", est. {format_duration(seconds)}" if seconds is not None else ""
+    """' est. 2.2 h' after a pending variant's '(status)': its saved estimate, when there is one."""
+    return f" est. {format_duration(seconds)}" if seconds is not None else ""
 
 
 def pending_line(p: Pending) -> str:
@@ -40,8 +41,8 @@ def pending_line(p: Pending) -> str:
         f" ({p.n_runs} runs)" if p.n_runs != p.n_variants else "")
     names = ""
     if len(p.variants) <= PENDING_NAMES:
-        names = ": " + ", ".join(f"`{v.id}` ({v.status}" + (f", seeds {v.seeds}" if v.runs > 1 else "")
-                                 + _estimate(v.seconds) + ")" for v in p.variants)
+        names = ": " + ", ".join(f"`{v.id}` ({v.status}" + (f", seeds {v.seeds}" if v.runs > 1 else "") + ")"
+                                 + _estimate(v.seconds) for v in p.variants)
     cost = ""
     if p.seconds is not None:
         share = "" if p.estimated_runs == p.n_runs else f" for {p.estimated_runs} of the {p.n_runs} runs"
