@@ -31,3 +31,15 @@ def with_studies(params: dict[str, Any], studies: dict[str, Any], selected: Any 
     out["studies"] = studies
     out["run"]["studies"] = selected
     return out
+
+
+def report_text(out: Path) -> str:
+    """A report folder's Markdown as one text in the one-page order: the overview page up to its
+    datasets section, every study's page (studies/<study>.md, in the overview's order), then the
+    datasets section; for assertions that span the overview and the study pages."""
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    cut = summary.index("## Datasets: rows used")
+    names = [line.split("](studies/", 1)[1].split(".md)", 1)[0] for line in summary.splitlines()
+             if line.startswith("| [") and "](studies/" in line]
+    pages = [(out / "studies" / f"{name}.md").read_text(encoding="utf-8") for name in names]
+    return summary[:cut] + "".join(pages) + summary[cut:]

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, fixture_params
+from helpers import REPO, fixture_params, report_text
 
 pytestmark = pytest.mark.integration
 
@@ -226,7 +226,7 @@ def test_snakemake_builds_everything(snake_project):
     assert summary["studies"]["tiny"]["variants_done"] == 2 and summary["studies"]["base"]["variants_done"] == 1
     metrics = json.loads((root / "results/full/tiny/tiny/lstm-l1/seed1/metrics.json").read_text())
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n_test"] == 80
-    assert "| lstm-l1 |" in (root / "reports/summary.md").read_text()
+    assert "| lstm-l1 |" in (root / "reports/studies/tiny.md").read_text()
     assert snakemake_would_run(root) == {}
 
 
@@ -382,7 +382,7 @@ def test_failed_job_still_writes_a_partial_report(tmp_path_factory, upstream):
     out = snakemake(root, "--keep-going", "reports/summary.md", ok=False)
     assert "ChecksumError" in out and "expected" in out
     assert not (root / "data/raw/vectors/tiny.zip").exists()
-    partial = (root / "reports/partial/summary.md").read_text()
+    partial = report_text(root / "reports/partial")
     assert "**Missing or failed**" in partial and "`tiny/tiny/gru-glove-l1` (missing)" in partial
 
 

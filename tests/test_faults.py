@@ -27,7 +27,7 @@ import pytest
 import yaml
 from test_download import Script, serve
 
-from helpers import REPO, real_params, with_studies
+from helpers import REPO, real_params, report_text, with_studies
 from textclf.download import read_sidecar
 from textclf.metrics import TIMING_KEYS
 from textclf.plan import Plan
@@ -361,7 +361,7 @@ def test_damaged_metrics_json_is_one_line_with_path_and_fix(tmp_path, monkeypatc
     if damage != "not-an-object":
         assert "truncated or not valid JSON" in line
     assert summary["studies"]["s"]["variants_done"] == 1
-    md = (tmp_path / "reports" / "summary.md").read_text()
+    md = report_text(tmp_path / "reports")
     assert f"`ag_news/s/b` (failed: {bad}" in md
 
 

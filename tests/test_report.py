@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 import yaml
 
-from helpers import REPO, fixture_params, with_studies
+from helpers import REPO, fixture_params, report_text, with_studies
 from textclf.plan import Plan
 from textclf.report import build_report, figures, reference_gap
 from textclf.report.build import HEADLINE_KEYS, STUDY_KEYS
@@ -114,7 +114,7 @@ def _headline_cells(text, study):
 
 def test_table_sorted_with_reference_delta_and_caveat(report):
     out, _, accs = report
-    rows = _table_rows((out / "summary.md").read_text(), "s")
+    rows = _table_rows(report_text(out), "s")
     assert [r["variant"] for r in rows] == sorted(accs, key=accs.get, reverse=True)
     assert [r["rank"] for r in rows] == ["1", "2", "3"]
     b = next(r for r in rows if r["variant"] == "b")
@@ -125,7 +125,7 @@ def test_table_sorted_with_reference_delta_and_caveat(report):
 
 def test_every_row_names_its_setting_from_the_results(report):
     out, _, _ = report
-    for row in _table_rows((out / "summary.md").read_text(), "s"):
+    for row in _table_rows(report_text(out), "s"):
         assert (row["setting"], row["train rows"], row["test rows"], row["seed"], row["vectors"]) == \
             ("full", "100", "200", "1", "random 100d")
 
@@ -142,7 +142,7 @@ def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     rows = {r["variant"]: r for r in _table_rows(text, "s")}
     assert (rows["a"]["hardware"], rows["b"]["hardware"], rows["c"]["hardware"]) == ("H200 GPU", "AMD EPYC CPU", "")
     assert "trained on AMD EPYC CPU (torch 2.13.0+cpu), H200 GPU (torch 2.11.0+cu130)" in text
@@ -153,7 +153,7 @@ def test_rows_name_the_hardware_that_trained_them(tmp_path, monkeypatch):
 
 def test_headline_names_best_variant_interval_references_and_setting(report):
     out, summary, accs = report
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     cells = _headline_cells(text, "s")
     best = max(accs, key=accs.get)
     low, high = summary["studies"]["s"]["acc_ci_low"], summary["studies"]["s"]["acc_ci_high"]
@@ -174,7 +174,7 @@ def test_the_studys_best_reference_names_its_variant_and_whether_it_ran(tmp_path
     write_stats(tmp_path, "imdb", 25_000, 200)
     monkeypatch.chdir(tmp_path)
     build_report(report_job(_params({"s": {**STUDY, "reference": {"a": 0.80, "gone": 0.95}}})), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     cells = _headline_cells(text, "s")
     # 25,000 rows, as the reference's IMDB: no ⚠
     assert (cells["its reference"], cells["study's best reference"]) == ("0.8000", "0.9500 (`gone`, not run here)")
@@ -192,7 +192,7 @@ def test_the_best_references_warning_comes_from_its_own_variants_rows(tmp_path, 
     s = summary["studies"]["s"]  # summary.json: ints, the best's rows in the headline, every run's range in detail
     assert (s["best"], s["n_train"], s["n_test"]) == ("a", 100, 200)
     assert (s["detail"]["n_train_range"], s["detail"]["n_test_range"]) == ([100, 25_000], [200, 200])
-    cells = _headline_cells((tmp_path / "reports/summary.md").read_text(), "s")
+    cells = _headline_cells(report_text(tmp_path / "reports"), "s")
     # a is best (100 rows: ⚠); b's reference is the highest on imdb (ag_news's does not count), on the same rows
     assert (cells["best variant"], cells["its reference"], cells["study's best reference"]) == (
         "`a`", "0.8000 ⚠", "0.9500 (`b`)")
@@ -200,7 +200,7 @@ def test_the_best_references_warning_comes_from_its_own_variants_rows(tmp_path, 
 
 def test_unrun_variants_are_one_line_with_the_command(report):
     out, _, _ = report
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     lines = [line for line in text.splitlines() if "gone" in line or "Missing" in line]
     assert lines == ["**Missing or failed** (full setting): 1 variant without usable results: `imdb/s/gone` "
                      "(missing); to run them: `snakemake --cores 2 --config budget=none studies=[s]`."]
@@ -215,8 +215,14 @@ def test_many_unrun_variants_are_still_one_line(tmp_path, monkeypatch):
     write_stats(tmp_path, "imdb", 100, 100)
     monkeypatch.chdir(tmp_path)
     build_report(report_job(_params({"big": study}), "quick"), tmp_path / "reports/quick")
-    text = (tmp_path / "reports/quick/summary.md").read_text()
-    assert len(_table_rows(text, "big")) == 1 and "a-h9" not in text
+    text = report_text(tmp_path / "reports/quick")
+    overview = (tmp_path / "reports/quick/summary.md").read_text()
+    assert len(_table_rows(text, "big")) == 1 and "a-h9" not in overview
+    # the overview counts them on the study's row; the study's page names every one of them
+    (row,) = [line for line in overview.splitlines() if line.startswith("| [big](studies/big.md) |")]
+    assert "| 1 of 72 | 71 (no estimate) |" in row
+    page = (tmp_path / "reports/quick/studies/big.md").read_text()
+    assert all(f"| `imdb/big/a-h{h}` | missing | 1 |  |" in page for h in range(9, 80))
     (line,) = [line for line in text.splitlines() if "without usable results" in line]
     assert line == ("**Missing or failed** (quick setting): 71 variants without usable results; to run them: "
                     "`snakemake --cores 2 --config budget=none studies=[big] quick=true`.")
@@ -278,7 +284,7 @@ def test_report_shows_each_studys_wall_time(tmp_path, monkeypatch):
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": STUDY, "u": STUDY})), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert ("Wall time: 40 min with at least one of its runs in progress (2 runs, 2026-12-05 10:00 to 10:40 UTC; "
             "runs of other studies may have shared the machine; 1 run without a recorded start and finish left out; "
             "1 run resumed from an epoch checkpoint after a stop: about 2 s of training ran before that") in text
@@ -300,7 +306,7 @@ def test_the_variant_chosen_on_validation_is_named_beside_the_test_ranking(tmp_p
     write_stats(tmp_path, "imdb", 100, 200)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": STUDY})), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert (f"**Chosen on validation** (imdb): `b`, validation accuracy 0.8000, test {accs['b']:.4f} (one seed;") in text
     assert accs["a"] > accs["b"]  # the test ranking would have picked another
     assert summary["studies"]["s"]["detail"]["chosen_on_validation"] == {
@@ -323,7 +329,7 @@ def test_figures_are_png_and_next_to_their_table(report):
     out, _, _ = report
     names = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert names == ["s_acc_vs_params.png", "s_accuracy_ci.png", "s_confusion.png", "s_curves.png"]
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     for name in names:
         assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
         assert f"figures/{name}" in text
@@ -336,9 +342,9 @@ def test_figures_are_png_and_next_to_their_table(report):
 
 def test_report_header_and_overview_name_the_setting(report):
     out, _, _ = report
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     assert text.startswith("# textclf-pipeline report: full setting")
-    assert "| [s](#study-s) | full | imdb | 100 | 200 | 1 | 3 of 4 | b |" in text
+    assert "| [s](studies/s.md) | full | imdb | 100 | 200 | 1 | 3 of 4 | 1 (no estimate) | b |" in text
 
 
 def test_quick_report_shows_rows_actually_used(tmp_path, monkeypatch):
@@ -353,7 +359,7 @@ def test_quick_report_shows_rows_actually_used(tmp_path, monkeypatch):
     write_stats(tmp_path, "imdb", 22_500, 25_000)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": study}), "quick"), tmp_path / "reports/quick")
-    text = (tmp_path / "reports/quick/summary.md").read_text()
+    text = report_text(tmp_path / "reports/quick")
     assert text.startswith("# textclf-pipeline report: quick setting")
     assert "| s | imdb | quick | 4,000 | 300 | 1 | random 100d | 2 of 2 |" in text  # rows used
     assert "| imdb | 22,500 | 10 | 25,000 |" in text  # the prepared splits, labelled as such
@@ -390,7 +396,7 @@ def test_agnews_delta_against_120000_rows_and_baselines_ranked_per_dataset(tmp_p
     write_stats(tmp_path, "imdb", 22_500, 400)
     monkeypatch.chdir(tmp_path)
     build_report(report_job(params), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     (row,) = _table_rows(text, "agn")
     assert row["Δ"] == f"{accs[('ag_news', 'agn')] - 0.8859:+.4f} ⚠ 114,000 vs 120,000 train rows"
     assert "on ag_news ours trained on 114,000 rows, the reference on 120,000" in text
@@ -421,7 +427,7 @@ def test_headline_tests_the_best_variant_against_tfidf_on_the_same_items(tmp_pat
     ours, theirs = right["agn/lstm"], right["baselines/tfidf"]
     better, worse = int((ours & ~theirs).sum()), int((~ours & theirs).sum())
     p = scipy.stats.binomtest(better, better + worse, 0.5).pvalue  # McNemar, exact
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     cells = _headline_cells(text, "agn")
     assert p < 1e-4 and cells["vs TF-IDF (paired p)"] == f"{(better - worse) / 400:+.4f} (p < 0.0001)"
     assert cells["TF-IDF, same split"] == f"{theirs.mean():.4f} (90 train rows)"
@@ -443,7 +449,7 @@ def test_a_damaged_predictions_file_warns_once_and_leaves_its_tests_empty(tmp_pa
         build_report(report_job(_params(studies, datasets=("ag_news",))), tmp_path / "reports")
     warnings = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(warnings) == 1 and "agn/lstm/seed1/predictions.parquet" in warnings[0]
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     cells = _headline_cells(text, "agn")
     assert cells["best variant"] == "`lstm`" and cells["vs TF-IDF (paired p)"] == ""
 
@@ -464,7 +470,7 @@ def test_a_reference_outside_our_interval_gets_what_differs_or_unexplained(tmp_p
     write_stats(tmp_path, "imdb", 25_000, 400)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params(studies)), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     for study, label, listed in (("plain", "**unexplained**", ["unexplained"]),
                                  ("known", "other reviews in each split", ["other reviews in each split"])):
         gaps = summary["studies"][study]["detail"]["outside_reference"]
@@ -500,7 +506,7 @@ def test_what_differs_from_the_reference_is_read_from_the_runs(tmp_path, monkeyp
     assert gaps["ag_news/far1"]["known_differences"] == [*quick, f"{rows['ag_news']:,} vs 120,000 train rows"]
     assert gaps["imdb/far1"]["known_differences"] == ([*quick, "4,000 vs 25,000 train rows"] if quick
                                                       else ["unexplained"])
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     # the variants sharing what differs share one line, smallest Δ first
     line = next(x for x in text.splitlines() if x.startswith("- ") and "`ag_news/far1`" in x)
     assert line.index("`ag_news/far2`") < line.index("`ag_news/far1`")
@@ -545,7 +551,7 @@ def test_error_analysis_counts_and_ensemble():
 
 
 def test_hand_written_gru_is_compared_with_nn_gru_trained_the_same_way():
-    from textclf.report.build import _scratch_gru_lines
+    from textclf.report.study_notes import scratch_gru_lines as _scratch_gru_lines
 
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 4, 400)
@@ -591,7 +597,7 @@ def test_three_seed_study_renders_intervals_tests_and_twins(tmp_path, monkeypatc
     write_stats(tmp_path, "imdb", 100, 2000)
     monkeypatch.chdir(tmp_path)
     summary = build_report(report_job(_params({"s": study})), tmp_path / "reports")
-    text = (tmp_path / "reports" / "summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert "a-fix` is best" in text and "mean ± std" in text and "ref/fix twins" in text
     assert "Seed variance is not measured" not in text
     assert "4 of 4 variants have results (12 runs over seeds)." in text
@@ -702,14 +708,14 @@ def test_sweep_study_gets_the_sweep_view(tmp_path, monkeypatch):
         write_run(tmp_path / "results/full/imdb/sw" / variant.name / "seed1", labels, rate, rng)
     write_stats(tmp_path, "imdb", 100, 400)
     build_report(report_job(params), tmp_path / "reports")
-    text = (tmp_path / "reports" / "summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert "### Sweep: sw" in text and "Parameter importance" in text
     assert (tmp_path / "reports" / "figures" / "sw_parallel.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_one_seed_statistics_section(report):
     out, _, _ = report
-    text = (out / "summary.md").read_text()
+    text = report_text(out)
     assert "Seed variance is not measured" in text and "is best" in text
 
 
@@ -732,7 +738,7 @@ def test_training_size_curve_per_model_with_gain_per_doubling(tmp_path, monkeypa
     write_stats(tmp_path, "ag_news", 20_000, 2000)
     monkeypatch.chdir(tmp_path)
     build_report(report_job(params), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert "### Accuracy by training-set size" in text
     section = text[text.index("### Accuracy by training-set size"):]
     table = next(block for block in section.split("\n\n") if block.startswith("| model |"))
@@ -787,7 +793,7 @@ def test_variants_with_the_same_settings_are_named_and_checked_for_identical_res
     study = {**STUDY, "variants": {"a": {}, "twin": {}, "c": {"model": {"cell": "rnn"}}, "c2": {"model": {"cell": "rnn"}},
                                    "p": {"model": {"cell": "gru"}}, "p2": {"model": {"cell": "gru"}}}}
     summary = build_report(report_job(_params({"s": study})), tmp_path / "reports")
-    text = (tmp_path / "reports/summary.md").read_text()
+    text = report_text(tmp_path / "reports")
     assert "**Same settings under several names**" in text
     assert "- `a`, `twin` (imdb, seed 1): the 2 with results agree bit for bit" in text
     assert "- `c`, `c2` (imdb, seed 1): 1 of 2 have results, so their agreement is not checked yet." in text

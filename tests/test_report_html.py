@@ -29,7 +29,7 @@ import pytest
 import yaml
 from test_report import STUDY, _params, report_job, write_run, write_stats
 
-from helpers import REPO
+from helpers import REPO, report_text
 from textclf.report import build_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -131,19 +131,24 @@ def two_study_report(tmp_path, monkeypatch):
 
 def test_summary_html_is_self_contained(two_study_report):
     page = (two_study_report / "summary.html").read_text(encoding="utf-8")
-    assert_offline(page)
-    assert "<script" not in page
-    sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    studies = {name: (two_study_report / f"studies/{name}.html").read_text(encoding="utf-8") for name in ("s", "baselines")}
+    for text in (page, *studies.values()):
+        assert_offline(text)
+        assert "<script" not in text
+    sources = [src for text in studies.values() for src in re.findall(r'<img [^>]*src="([^"]+)"', text)]
     assert sources and all(src.startswith("data:image/png;base64,") for src in sources)
     for src in sources:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    # the comparison comes first: overview, then each study; the datasets table last
-    assert page.index('id="overview"') < page.index('data-study="s"') < page.index('data-study="baselines"') \
-        < page.index('id="datasets-rows-used"')
+    # the overview first, then each study (a link to its page), the datasets table last
+    assert page.index('id="overview"') < page.index('href="studies/s.html"') \
+        < page.index('href="studies/baselines.html"') < page.index('id="datasets-rows-used"')
+    for name, text in studies.items():  # each page: its study's section, a way back to the overview
+        assert f'data-study="{name}"' in text and 'href="../summary.html"' in text
 
 
 def test_summary_html_shows_each_study_table_and_figures_in_chromium(chromium, two_study_report, tmp_path):
-    sections = {s["study"]: s for s in probe(chromium, two_study_report / "summary.html", tmp_path)}
+    sections = {s["study"]: s for name in ("s", "baselines")
+                for s in probe(chromium, two_study_report / f"studies/{name}.html", tmp_path)}
     assert set(sections) == {"s", "baselines"}
     expected = {
         "s": {"figures/s_curves.png", "figures/s_acc_vs_params.png", "figures/s_confusion.png",
@@ -159,7 +164,7 @@ def test_summary_html_shows_each_study_table_and_figures_in_chromium(chromium, t
         for img in section["images"]:
             assert img["visible"] and img["width"] > 100, img  # laid out and decoded
     shot = tmp_path / "summary.png"
-    run_chromium(chromium, (two_study_report / "summary.html").as_uri(), tmp_path, "--window-size=1280,1000",
+    run_chromium(chromium, (two_study_report / "studies/s.html").as_uri(), tmp_path, "--window-size=1280,1000",
                  f"--screenshot={shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -218,12 +223,13 @@ def test_snakemake_report_opens_on_the_comparison(chromium, tiny_project, tmp_pa
     assert frame, "the report did not open on the comparison page"
     page = base64.b64decode(html.unescape(frame.group(1)).split("base64,", 1)[1]).decode("utf-8")
     assert page == (root / "reports/quick/summary.html").read_text(encoding="utf-8")
-    assert "report: quick setting" in page and 'data-study="tiny"' in page and 'data-study="base"' in page
-    sections = {s["study"]: s for s in probe(chromium, root / "reports/quick/summary.html", tmp_path)}
+    assert "report: quick setting" in page and 'href="studies/tiny.html"' in page and 'href="studies/base.html"' in page
+    sections = {s["study"]: s for name in ("tiny", "base")
+                for s in probe(chromium, root / f"reports/quick/studies/{name}.html", tmp_path)}
     assert set(sections) == {"tiny", "base"}
     for section in sections.values():
         assert section["tables"] and section["images"] and all(i["visible"] and i["width"] for i in section["images"])
-    text = (root / "reports/quick/summary.md").read_text()
+    text = report_text(root / "reports/quick")
     assert "quick setting · tiny: 60 train / 40 test rows" in text  # the quick caps of the tiny project
 
 

@@ -1,12 +1,14 @@
 # Report: tables, figures and flat metrics of the selected studies, per setting: reports/ for
 # the full setting, reports/quick/ for the quick one ({mode_dir} = "" or "quick/"); a selection of
 # studies (--config studies=[..]) writes below subsets/<names>/ there ({subset_dir}).
-# `snakemake --report` opens on the comparison (summary.html, category "Comparison"): per study
-# its setting, table and figures, self-contained; the figures are also listed one by one.
+# `snakemake --report` opens on the overview (summary.html, category "Comparison"): one row per
+# study, the headline; each study's page (studies/<study>.html, category "Studies") has its
+# setting, tables, statistics and figures, self-contained; the figures are also listed one by one.
 
 
 rule report:
-    """Aggregate every replica's metrics into summary.{md,json,html}, a table and figures."""
+    """Aggregate every replica's metrics into summary.{md,json,html} (the overview), a page per
+    study (studies/<study>.{md,html}), a table and figures."""
     input:
         job=ancient(lambda w: report_job(w).job_file),
         results=lambda w: list(report_job(w).deps),
@@ -26,6 +28,13 @@ rule report:
         summary="reports/{mode_dir}{subset_dir}summary.md",
         metrics="reports/{mode_dir}{subset_dir}summary.json",
         table="reports/{mode_dir}{subset_dir}variants.parquet",
+        studies=report(
+            directory("reports/{mode_dir}{subset_dir}studies"),
+            patterns=["{name}.html"],
+            caption="../report/studies.rst",
+            category="Studies",
+            labels={"study": "{name}"},
+        ),
         figures=report(
             directory("reports/{mode_dir}{subset_dir}figures"),
             patterns=["{name}.png"],

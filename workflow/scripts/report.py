@@ -1,8 +1,9 @@
 """Report stage: tables, figures and flat metrics of every replica the job file lists.
 
-    report.py jobs/report/<mode>.json      -> reports/ (full) or reports/quick/:
-        summary.html (the self-contained comparison), summary.md, summary.json,
-        variants.parquet, figures/ (PNGs, and curves/<study>.json for `dvc plots show`)
+    report.py jobs/report/<mode>.json [--out DIR]  -> reports/ (full), reports/quick/, or DIR:
+        summary.md and summary.html (the overview, linking each study's page), summary.json,
+        studies/<study>.md and .html (its tables, statistics and figures), variants.parquet,
+        figures/ (PNGs, and curves/<study>.json for `dvc plots show`)
 """
 
 from __future__ import annotations

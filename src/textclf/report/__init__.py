@@ -1,4 +1,5 @@
-"""Aggregate trained variants into reports/summary.md, summary.json and figures."""
+"""Aggregate trained variants into a report: the overview (summary.md/.html), one page per
+study (studies/<study>.md/.html), summary.json, variants.parquet and figures."""
 
 from textclf.report.build import build_report
 

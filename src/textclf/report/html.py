@@ -1,9 +1,9 @@
 """Self-contained HTML views of the report, readable offline.
 
-- `render_html(markdown, out, title)`: summary.md as one standalone HTML page (reports/summary.html):
-  the comparison first (per study its setting, table and figures together), every figure embedded
-  as a data URI, no script and no external resource. Snakemake's `--report` shows it inline
-  (category "Comparison").
+- `render_html(markdown, title, images)`: a report page as one standalone HTML page: the
+  overview (reports/summary.html; Snakemake's `--report` shows it inline, category
+  "Comparison") and each study's page (reports/studies/<study>.html: its setting, table and
+  figures together), every figure embedded as a data URI, no script and no external resource.
 - `write_curves_data(histories, path)`: one study's per-epoch curves as a JSON list
   (reports/figures/curves/<study>.json), the data of `dvc plots show` (one plot per study, one
   colour per variant: workflow/report/dvc_curves.json is its Vega-Lite template).
@@ -61,21 +61,34 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-") or "section"
 
 
-def _embed_images(tokens: list, base: Path) -> None:
-    """Point every image at a data URI of its file (relative to `base`); a missing file becomes
-    a visible note instead of a broken image."""
+def _figure_key(src: str) -> str:
+    """'../figures/x.png' (a study page's link) and 'figures/x.png' both name figures/x.png."""
+    while src.startswith("../"):
+        src = src[3:]
+    return src
+
+
+def _embed_images(tokens: list, images: Mapping[str, bytes]) -> None:
+    """Point every image at a data URI of its bytes (`images`: path relative to the report
+    folder -> PNG bytes); a missing one becomes a visible note instead of a broken image.
+    Links to a Markdown page of the report point at its HTML page."""
     for token in tokens:
         for child in token.children or []:
+            if child.type == "link_open":
+                href = str(child.attrGet("href") or "")
+                if href.endswith(".md") and "://" not in href:
+                    child.attrSet("href", href[:-3] + ".html")
+                continue
             if child.type != "image":
                 continue
             src = str(child.attrGet("src") or "")
-            path = base / src
             if src.startswith("data:"):
                 continue
-            if path.is_file():
-                mime = "image/png" if path.suffix.lower() == ".png" else "image/svg+xml"
-                child.attrSet("src", f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii"))
-                child.attrSet("data-file", src)
+            key = _figure_key(src)
+            if key in images:
+                mime = "image/png" if key.lower().endswith(".png") else "image/svg+xml"
+                child.attrSet("src", f"data:{mime};base64," + base64.b64encode(images[key]).decode("ascii"))
+                child.attrSet("data-file", key)
                 child.attrSet("loading", "eager")
             else:
                 child.type = "html_inline"
@@ -88,15 +101,16 @@ def _split_sections(markdown: str) -> tuple[str, list[tuple[str, str]]]:
     return parts[0], [(parts[i].strip(), parts[i + 1]) for i in range(1, len(parts), 2)]
 
 
-def render_html(markdown: str, out: Path, title: str) -> str:
-    """summary.md as one standalone page: images inlined, one <section> per study (its table and
+def render_html(markdown: str, title: str, images: Mapping[str, bytes] | None = None) -> str:
+    """A report page (summary.md, or a study's page) as one standalone page: images inlined
+    from `images` (no disk read here), one <section> per `## ` heading (a study's: its table and
     figures together; `data-study` names it), a contents line at the top."""
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     preamble, sections = _split_sections(markdown)
 
     def convert(text: str) -> str:
         tokens = md.parse(text)
-        _embed_images(tokens, out)
+        _embed_images(tokens, images or {})
         body = md.renderer.render(tokens, md.options, {})
         # consecutive figure paragraphs side by side (each stays a <p><img></p>)
         return re.sub(r"((?:<p><img [^>]*></p>\n)+)", r'<div class="figures">\n\1</div>\n', body)
