@@ -327,8 +327,15 @@ def test_f_dvc_adopts_snakemake_outputs(snake_project):
     # a Snakemake run of one study only, while run.studies (DVC's list) covers all: README's
     # switch step records what exists and leaves the rest to `dvc repro`
     snakemake(root, "reports/summary.md", "--config", "studies=[base]")
+    raw = root / "data/raw/tiny/train.csv"
+    kept = raw.with_name(f".{raw.name}.verified")  # download.py's hard link to the verified bytes
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (raw, kept, root / "data/prepared/tiny/stats.json")}
+    assert raw.stat().st_ino == kept.stat().st_ino
     out = run(root, str(BIN / "textclf"), "adopt")
     assert "not built yet" in out
+    # adopting records the files as they are: same inode and mtime, the hard link intact
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before} == before
+    assert snakemake_would_run(root, "data/embeddings/tiny/v/tglove.npy") == {}  # a built data stage
     assert dvc_would_run(root) == {"report": 1}  # DVC's report covers every study: not built yet
     assert snakemake_would_run(root) == {"report": 1}  # the same for Snakemake's default selection
     snakemake(root, "reports/summary.md")  # the report of every study again
