@@ -45,6 +45,11 @@ def render_dvc_jobs(plan: Plan) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Write the DVC selection's job files and dvc-jobs.yaml. Exit 3 when the list of jobs
     changed: a running `dvc repro` read the old list, so it must be run again."""
+    if args.dvc_stage:
+        from textclf.params_layout import restore_layout
+
+        if restore_layout(Path(args.params)):  # `dvc exp run -S` dumped the whole file again
+            print(f"{args.params}: DVC's -S rewrite undone, only the changed values edited in the committed text")
     plan = Plan(load_params(args.params))
     text = render_dvc_jobs(plan)
     target = Path(args.out)
