@@ -2,7 +2,8 @@
 
     report.py jobs/report/<mode>.json      -> reports/ (full) or reports/quick/:
         summary.html (the self-contained comparison), summary.md, summary.json,
-        variants.parquet, figures/ (PNGs, and curves/<study>.json for `dvc plots show`)
+        variants.parquet, figures/ (PNGs, and curves/<study>.json for `dvc plots show`),
+        metrics.json (each study's best accuracy: the metrics `dvc exp show` prints)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from textclf.report import build_report
+from textclf.report.dvc_metrics import write_dvc_metrics
 from textclf.stage import read_job, run_stage, stage_parser
 
 
@@ -22,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     job = read_job(args.job, "mode", "studies", "datasets", "runs", "out")
     out = args.out or Path(job["out"])
     summary = build_report(job, out, job_sha256=hashlib.sha256(args.job.read_bytes()).hexdigest())
+    write_dvc_metrics(summary, out)
     done = sum(s["variants_done"] for s in summary["studies"].values())
     total = done + sum(s["detail"]["variants_missing"] for s in summary["studies"].values())
     print(f"report ({job['mode']}): {done}/{total} variants with results -> {out / 'summary.md'}")
