@@ -21,8 +21,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
 fi
-# DVC needs a git repository; a clean clone is one already.
-if [ ! -d .git ]; then
+# Stage commands start with `python` or `textclf`, which the shell looks up on PATH: every
+# process of this environment (`.venv/bin/dvc`, its queue workers) puts .venv/bin first on
+# PATH at start-up, as `activate` would, so DVC runs them with this environment.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cat > "$site/textclf-env-path.pth" <<'PTH'
+import os, sys; _b = os.path.dirname(sys.executable); _p = os.environ.get("PATH", ""); os.environ["PATH"] = _p if _p.split(os.pathsep)[0] == _b else os.pathsep.join(filter(None, [_b, _p]))
+PTH
+# `dvc plots show` (.dvc/config: plots.html_template) renders offline with this page template
+if [ ! -s .venv/dvc-plots.html ] || [ .venv/dvc-plots.html -ot "$stamp" ]; then
+    .venv/bin/python -m textclf.report.html --dvc-template .venv/dvc-plots.html >/dev/null
+fi
+# DVC needs a git repository; a clean clone is one already (a worktree's .git is a file).
+if [ ! -e .git ]; then
     echo "setup.sh: warning: not a git checkout; DVC commands will not work here" >&2
 fi
 echo "setup.sh: environment ready (.venv, $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -134,10 +134,5 @@ def test_queued_grid_runs_two_at_a_time_and_exp_show_lists_every_experiment(tmp_
     for name, value in names.items():
         data = experiments[name]["data"]
         assert _param(data, key) == value
-        summary = data["metrics"]["reports/summary.json"]["data"]  # {mode, job_sha256, studies}
-        assert summary["mode"] == "full", summary
-        metrics = summary["studies"]["tiny"]
-        assert metrics["variants_done"] == 2, metrics
-        accuracies = [v["mean"] for v in metrics["detail"]["by_variant"].values()]  # per variant
-        assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies), metrics
-        assert metrics["acc_ci_low"] <= metrics["acc"] <= metrics["acc_ci_high"], metrics
+        accuracy = data["metrics"]["reports/metrics.json"]["data"]["tiny"]  # {study: best accuracy}
+        assert 0.0 <= accuracy <= 1.0, data["metrics"]

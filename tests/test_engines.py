@@ -94,8 +94,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(cwd: Path, *cmd: str, ok: bool = True) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+def _env_without_venv() -> dict[str, str]:
+    """The environment of `.venv/bin/dvc ...` typed without activating the environment."""
+    env = _env()
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
+                                  if p and Path(p).resolve() != BIN.resolve() and not p.endswith(".venv/bin"))
+    return env
+
+
+def run(cwd: Path, *cmd: str, ok: bool = True, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr
     if ok and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-6000:]}")
@@ -111,12 +119,16 @@ def make_project(root: Path, upstream: Path) -> Path:
         else:
             shutil.copy2(src, root / name)
     (root / "params.yaml").write_text(yaml.safe_dump(_tiny_params(upstream), sort_keys=False))
-    (root / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    # the project's environment as setup.sh makes it (.venv: the interpreter, the offline
+    # `dvc plots` template), here a link to the one running the tests
+    (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    (root / ".gitignore").write_text((REPO / ".gitignore").read_text() + "/.venv\n")
+    (root / ".dvcignore").write_text((REPO / ".dvcignore").read_text() + "/.venv\n")
     run(root, "git", "init", "-q")
     run(root, "git", "config", "user.email", "ci@example.invalid")
     run(root, "git", "config", "user.name", "ci")
     run(root, str(BIN / "dvc"), "init", "-q")
-    run(root, str(BIN / "dvc"), "config", "core.analytics", "false")
+    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the project's DVC settings
     run(root, str(BIN / "textclf"), "jobs")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "tiny project")
@@ -327,8 +339,15 @@ def test_f_dvc_adopts_snakemake_outputs(snake_project):
     # a Snakemake run of one study only, while run.studies (DVC's list) covers all: README's
     # switch step records what exists and leaves the rest to `dvc repro`
     snakemake(root, "reports/summary.md", "--config", "studies=[base]")
+    raw = root / "data/raw/tiny/train.csv"
+    kept = raw.with_name(f".{raw.name}.verified")  # download.py's hard link to the verified bytes
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (raw, kept, root / "data/prepared/tiny/stats.json")}
+    assert raw.stat().st_ino == kept.stat().st_ino
     out = run(root, str(BIN / "textclf"), "adopt")
     assert "not built yet" in out
+    # adopting records the files as they are: same inode and mtime, the hard link intact
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before} == before
+    assert snakemake_would_run(root, "data/embeddings/tiny/v/tglove.npy") == {}  # a built data stage
     assert dvc_would_run(root) == {"report": 1}  # DVC's report covers every study: not built yet
     assert snakemake_would_run(root) == {"report": 1}  # the same for Snakemake's default selection
     snakemake(root, "reports/summary.md")  # the report of every study again
@@ -396,21 +415,46 @@ def test_failed_data_only_target_writes_no_partial_report(tmp_path_factory, upst
     assert not (root / "reports/partial").exists()
 
 
-def test_dvc_plots_render(dvc_project):
+def test_dvc_plots_render_offline(dvc_project):
+    # plain `dvc plots show`: .dvc/config's plots.html_template inlines Vega (no CDN)
     dvc(dvc_project, "plots", "show", "-o", "plots_out")
-    assert (dvc_project / "plots_out" / "index.html").exists()
+    page = (dvc_project / "plots_out" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "<script src=" not in page
+    assert "vegaEmbed" in page and "tiny" in page
 
 
 def test_dvc_experiment_run_and_show(dvc_project):
+    """README's way (`.venv/bin/dvc`, environment not activated): `dvc exp run -S` works at the
+    first try, retrains what reads the value and re-renders the report, edits one line of
+    params.yaml, and leaves Snakemake nothing to redo; `dvc exp show` compares accuracies."""
     root = dvc_project
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "baseline results", ok=False)
-    dvc(root, "exp", "run", "-S", "studies.tiny.set.model.hidden=12", "-n", "bigger")
+    baseline_run = root / "results/full/tiny/base/tfidf/seed1/metrics.json"
+    before = baseline_run.stat().st_mtime_ns
+    out = run(root, str(BIN / "dvc"), "exp", "run", "-S", "studies.tiny.set.model.hidden=12", "-n", "bigger",
+              env=_env_without_venv())
+    ran = set(re.findall(r"Running stage '(\w+)@", out))
+    assert ran == {"train", "train_pretrained", "report"}, out[-3000:]
+    assert baseline_run.stat().st_mtime_ns == before
+    numstat = run(root, "git", "diff", "--numstat", "params.yaml").split()
+    assert numstat[:2] == ["1", "1"], run(root, "git", "diff", "params.yaml")
+    assert "hidden: 12" in run(root, "git", "diff", "params.yaml")
+    assert snakemake_would_run(root) == {}  # both engines, one workspace
+
     shown = json.loads(dvc(root, "exp", "show", "--json"))
-    text = json.dumps(shown)
-    assert "bigger" in text and "best_accuracy" in text
+    metrics = {exp["name"]: exp["revs"][0]["data"]["metrics"] for base in shown
+               for exp in base.get("experiments") or []}
+    accuracy = metrics["bigger"]["reports/metrics.json"]["data"]["tiny"]  # {study: best accuracy}
+    assert 0.0 <= accuracy <= 1.0
+    # the table opens with each study's best accuracy (no report digest, no per-study detail);
+    # DVC then lists every key of params.yaml, the default params file, whatever dvc.yaml says
+    table = [line.split() for line in dvc(root, "exp", "show").splitlines() if line.strip()]
+    assert table[1][:4] == ["Experiment", "Created", "base", "tiny"], table[1][:8]
+    bigger = next(row for row in table if "[bigger]" in row)
+    assert f"{accuracy:.5g}" in bigger, bigger[:8]  # DVC prints 5 significant digits
     diff = dvc(root, "metrics", "diff", "HEAD", "bigger", "--json")
-    assert json.loads(diff) is not None
+    assert "tiny" in json.loads(diff)["reports/metrics.json"]
 
 
 def test_committed_dvc_jobs_list_is_current():

@@ -45,6 +45,11 @@ def render_dvc_jobs(plan: Plan) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Write the DVC selection's job files and dvc-jobs.yaml. Exit 3 when the list of jobs
     changed: a running `dvc repro` read the old list, so it must be run again."""
+    if args.dvc_stage:
+        from textclf.params_layout import restore_layout
+
+        if restore_layout(Path(args.params)):  # `dvc exp run -S` dumped the whole file again
+            print(f"{args.params}: DVC's -S rewrite undone, only the changed values edited in the committed text")
     plan = Plan(load_params(args.params))
     text = render_dvc_jobs(plan)
     target = Path(args.out)
@@ -71,8 +76,6 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_adopt(args: argparse.Namespace) -> int:
     """Switching from Snakemake to DVC: record in dvc.lock every DVC stage whose outputs
     Snakemake already built (`dvc commit -f` on exactly those), so DVC reruns nothing."""
-    import subprocess
-
     plan = Plan(load_params(args.params))
     plan.write_job_files(Path.cwd())
     text = render_dvc_jobs(plan)
@@ -81,11 +84,24 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     built = [plan.dvc_stage(job) for job in plan.jobs()
              if all(Path(out).exists() for out in job.outs) and _built_from(job)]
     missing = len(plan.jobs()) - len(built)
-    cmd = ["dvc", "commit", "--force", "--quiet", "jobs", *built]
-    done = subprocess.run(cmd, check=False)
+    record_in_lock(["jobs", *built])
     print(f"dvc.lock now records {len(built)} stage(s) built by Snakemake; {missing} not built yet "
           "(`dvc repro` runs them)")
-    return done.returncode
+    return 0
+
+
+def record_in_lock(stages: Sequence[str]) -> None:
+    """`dvc commit --force` on these stages, leaving their outputs where they are.
+
+    The CLI's commit re-links every output from the cache after storing it: a raw file became a
+    new copy (new inode and mtime, download.py's `.verified` hard link broken), so Snakemake
+    saw newer inputs and wanted to rebuild everything downstream. DVC's own commit with
+    relink=False stores a copy in the cache and does not touch the workspace file."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        for stage in stages:
+            repo.commit(stage, force=True, relink=False)
 
 
 def _built_from(job) -> bool:

@@ -27,6 +27,7 @@ rule report:
         ),
         summary="reports/{mode_dir}{subset_dir}summary.md",
         metrics="reports/{mode_dir}{subset_dir}summary.json",
+        dvc_metrics="reports/{mode_dir}{subset_dir}metrics.json",
         table="reports/{mode_dir}{subset_dir}variants.parquet",
         studies=report(
             directory("reports/{mode_dir}{subset_dir}studies"),
