@@ -1,10 +1,12 @@
-"""Pin the instruction set of the numerical kernels, so a run computes the same bits on every
-x86-64 CPU with AVX2.
+"""Pin the instruction set of the numerical kernels, so runs compute the same bits on more
+x86-64 CPUs.
 
 oneDNN (torch's recurrent layers) and OpenBLAS (numpy, scipy: TF-IDF, word2vec) pick their
-kernels from the CPU they run on; AVX-512 kernels round differently from AVX2 ones. Measured: the
-smoke LSTM gave 0.829 on an AVX-512 Xeon and 0.760 on an AVX2 EPYC with identical settings,
-code and inputs, and bit-identical results once both used AVX2 kernels. So every textclf
+kernels from the CPU they run on; AVX-512 kernels round differently from AVX2 ones. Measured:
+on an AVX-512 EPYC, the smoke LSTM gave 0.829 against 0.760 on an AVX2 EPYC, and bit-identical
+results once oneDNN was capped at AVX2; on an AVX-512 Xeon, TF-IDF and word2vec are bit-identical
+to the AVX2 EPYC's under the OpenBLAS pin, while recurrent models still differ in their last bits
+(other vendor: oneDNN's kernels adapt to more than the instruction set). So every textclf
 process asks for AVX2 kernels (`ONEDNN_MAX_CPU_ISA=AVX2`, `OPENBLAS_CORETYPE=Haswell`) before
 torch or numpy load: importing the package does it. A value the machine's environment already
 sets is kept (some machines set OPENBLAS_CORETYPE because older OpenBLAS builds compute wrong
