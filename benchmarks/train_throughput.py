@@ -25,7 +25,7 @@ sgemm_gflops.
     python benchmarks/train_throughput.py --threads 1 --json benchmarks/out/throughput.json
     # one config, one epoch of each implementation on the same rows:
     python benchmarks/train_throughput.py --cell lstm --hidden 128 --max-rows 2000 --threads 1
-    python benchmarks/train_throughput.py --variant imdb/smoke_imdb/lstm-glove50 --max-rows 2000 ...
+    python benchmarks/train_throughput.py --variant imdb/smoke_imdb/lstm-max-glove50 --max-rows 2000 ...
     # real data instead of the synthetic IMDB-like reviews (after prepare/vocab/encode):
     ... --prepared data/prepared/imdb --encoded data/encoded/imdb/basic_min10 \\
         --vocab-file data/vocab/imdb/basic_min10.json
