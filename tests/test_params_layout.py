@@ -48,8 +48,8 @@ def test_dvc_set_param_rewrite_is_undone_but_the_value_kept(repo):
         "list of names",
         "-  optimizer: {name: adam, lr: 0.001, momentum: 0.0, weight_decay: 0.0, eps: 1.0e-8}",
         "+  optimizer: {name: adam, lr: 0.001, momentum: 0.0, weight_decay: 0.0, eps: 1.0e-7}",
-        "-      model: {hidden: 64, embedding: {source: glove50, dim: 50}}",
-        "+      model: {hidden: 128, embedding: {source: glove50, dim: 50}}",
+        "-      model: {hidden: 64, pooling: max, embedding: {source: glove50, dim: 50}}",
+        "+      model: {hidden: 128, pooling: max, embedding: {source: glove50, dim: 50}}",
     ]
     restored = yaml.safe_load(path.read_text())
     assert restored["training"]["optimizer"]["eps"] == 1.0e-7  # a float for PyYAML too
