@@ -22,6 +22,7 @@ from textclf.studies import MODES, mode_name
 
 SNAKEMAKE_CONFIG_OVERRIDES = ("studies", "quick", "seeds", "budget")
 TRAIN_LATER = "snakemake --cores 2 --config budget=none"  # + studies=[...]: what trains the deferred runs
+Estimates = tuple[list[dict[str, Any]], str]  # estimate.study_estimates' rows and their source
 
 
 @dataclass
@@ -31,11 +32,13 @@ class SnakemakeRun:
     plan: Plan
     budgets: dict[str, BudgetChoice]
     cores: int
+    estimates: Estimates | None = None  # the plan's setting's, when the budget made them already
 
     def summary(self, *, save: bool) -> str:
         """The first lines of a run (and of a dry run): per study what trains, what is reused,
         what the budget leaves for later, and how long it should take on this machine."""
-        return plan_summary(self.plan, self.cores, self.budgets.get(self.plan.mode), save=save)
+        return plan_summary(self.plan, self.cores, self.budgets.get(self.plan.mode), save=save,
+                            estimates=self.estimates)
 
 
 def snakemake_plan(config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS, cores: int = 1) -> SnakemakeRun:
@@ -48,21 +51,24 @@ def snakemake_plan(config: Mapping[str, Any], params_path: str = DEFAULT_PARAMS,
     selection, quick, seeds, budget = _overrides(config, params)
     plan = Plan(params, selection, quick=quick, modes=list(MODES), seeds=seeds, root=Path.cwd())
     cores = max(1, min(cores, os.cpu_count() or 1))  # --cores 4 on 2 CPUs trains no faster than 2
-    budgets = {mode: apply_budget(plan, mode, budget, cores) for mode in plan.modes}
+    budgets, estimates = {}, {}
+    for mode in plan.modes:
+        budgets[mode], estimates[mode] = apply_budget(plan, mode, budget, cores)
     plan.write_job_files()
-    return SnakemakeRun(plan, budgets, cores)
+    return SnakemakeRun(plan, budgets, cores, estimates.get(plan.mode))
 
 
-def apply_budget(plan: Plan, mode: str, minutes: float | None, cores: int) -> BudgetChoice:
-    """Defer the runs of `mode` that do not fit the budget (none: every run is trained)."""
+def apply_budget(plan: Plan, mode: str, minutes: float | None, cores: int) -> tuple[BudgetChoice, Estimates | None]:
+    """Defer the runs of `mode` that do not fit the budget (none: every run is trained); the
+    estimates it priced them with, for the run's first lines."""
     if minutes is None:
-        return BudgetChoice(None, cores)
+        return BudgetChoice(None, cores), None
     from textclf.estimate import study_estimates
 
-    rows, _, _ = study_estimates(plan, mode=mode)
+    rows, _, source = study_estimates(plan, mode=mode)
     choice = choose(runs_to_train(rows), minutes, cores)
     plan.defer(mode, choice.deferred)
-    return choice
+    return choice, (rows, source)
 
 
 def _overrides(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, bool | None, list[int] | None,
@@ -126,12 +132,17 @@ def _use_this_python() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def plan_summary(plan: Plan, cores: int, budget: BudgetChoice | None = None, *, save: bool = True) -> str:
+def plan_summary(plan: Plan, cores: int, budget: BudgetChoice | None = None, *, save: bool = True,
+                 estimates: Estimates | None = None) -> str:
     """Per study what trains, what is reused or left for later, and how long it should take here.
-    `save` keeps the estimates for the report (the runs that never ran are priced from them)."""
+    `save` keeps the estimates for the report (the runs that never ran are priced from them);
+    `estimates` are the plan's setting's, when already made (else made here)."""
     from textclf.estimate import format_duration, plan_table, save_estimates, study_estimates
 
-    rows, _, source = study_estimates(plan)
+    if estimates is None:
+        rows, _, source = study_estimates(plan)
+    else:
+        rows, source = estimates
     if save:
         save_estimates(plan.mode, rows, source)
     deferred = budget.deferred if budget else {}
