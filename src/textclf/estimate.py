@@ -344,7 +344,7 @@ def plan_table(rows: list[dict[str, Any]], deferred: Mapping[str, float] | None 
         lines.append(line)
     if any(r.get("published") for r in rows):
         lines.append("published: in reports/runs/ with these settings and training code; copied instead of "
-                     "trained when the inputs and device match too")
+                     "trained when the inputs, device and instruction set match too")
     if deferred:
         lines.append("later: over the time budget (run.budget); not trained by this run, listed in the report")
     return "\n".join(lines)
