@@ -210,7 +210,7 @@ class Plan:
     def report_job_at(self, folder: str) -> Job:
         """The report job writing to `folder` (a Snakemake target's directory); a clear error when
         that folder belongs to another selection of studies than this run's."""
-        mode = "quick" if folder.startswith("reports/quick") else "full"
+        mode = "quick" if folder == "reports/quick" or folder.startswith("reports/quick/") else "full"
         job = self.job("report", {"mode": mode})
         if job.settings["out"] != folder:
             scope = "every study" if self.subset is None else f"the studies {self.subset}"
