@@ -336,22 +336,18 @@ def test_f_snakemake_has_nothing_to_do_after_dvc(dvc_project):
 
 def test_f_dvc_adopts_snakemake_outputs(snake_project):
     root = snake_project
-    # a Snakemake run of one study only, while run.studies (DVC's list) covers all: README's
-    # switch step records what exists and leaves the rest to `dvc repro`
-    snakemake(root, "reports/summary.md", "--config", "studies=[base]")
+    # a Snakemake run of one study only, while run.studies (DVC's list) covers all: its report goes
+    # to reports/subsets/base/, the report of every study (DVC's) stays as it was
+    snakemake(root, "--config", "studies=[base]")
+    assert (root / "reports/subsets/base/summary.md").is_file()
     raw = root / "data/raw/tiny/train.csv"
     kept = raw.with_name(f".{raw.name}.verified")  # download.py's hard link to the verified bytes
     before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (raw, kept, root / "data/prepared/tiny/stats.json")}
     assert raw.stat().st_ino == kept.stat().st_ino
-    out = run(root, str(BIN / "textclf"), "adopt")
-    assert "not built yet" in out
+    run(root, str(BIN / "textclf"), "adopt")
     # adopting records the files as they are: same inode and mtime, the hard link intact
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before} == before
     assert snakemake_would_run(root, "data/embeddings/tiny/v/tglove.npy") == {}  # a built data stage
-    assert dvc_would_run(root) == {"report": 1}  # DVC's report covers every study: not built yet
-    assert snakemake_would_run(root) == {"report": 1}  # the same for Snakemake's default selection
-    snakemake(root, "reports/summary.md")  # the report of every study again
-    run(root, str(BIN / "textclf"), "adopt")
     assert dvc_would_run(root) == {}
     assert snakemake_would_run(root) == {}
 
@@ -379,8 +375,8 @@ def test_engines_lock_each_other_out(snake_project):
 
 # ----------------------------------------------------------------- the rest of the engine UX
 def test_snakemake_config_selection_and_bad_override(snake_project):
-    out = snakemake(snake_project, "-n", "reports/summary.md", "--config", "studies=[base]")
-    assert "Nothing to be done" in out or "report" in out
+    out = snakemake(snake_project, "-n", "--config", "studies=[base]")  # its own report: reports/subsets/base/
+    assert re.search(r"^report\s+1$", out, flags=re.M), out
     out = snakemake(snake_project, "-n", "reports/summary.md", "--config", "studies=[nope]", ok=False)
     assert "unknown study name(s) ['nope']" in out
     out = snakemake(snake_project, "-n", "--config", "training={epochs: 3}", ok=False)
@@ -539,7 +535,8 @@ def test_a_new_study_runs_first_try_and_a_selection_never_touches_the_full_repor
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     snakemake(clone)  # the README's command: every study, reports/summary.md
     assert (clone / "results/full/tiny/extra/tfidf-bigram/seed1/metrics.json").is_file()
-    assert "## extra" in (clone / "reports/summary.md").read_text()
+    assert "[extra](studies/extra.md)" in (clone / "reports/summary.md").read_text()
+    assert (clone / "reports/studies/extra.md").is_file()
 
     tracked = {p: p.read_bytes() for p in (clone / "reports").rglob("*") if p.is_file()}
     snakemake(clone, "--config", "studies=[extra]")
@@ -560,8 +557,9 @@ def test_a_new_study_runs_first_try_and_a_selection_never_touches_the_full_repor
     assert "1 run left for later" in out
     assert "train them with: snakemake --cores 2 --config budget=none studies=[later]" in out
     assert not (clone / "results/full/tiny/later").exists()
-    report = (clone / "reports/subsets/later/summary.md").read_text()
-    assert "`tiny/later/big` (missing)" in report and "budget=none" in report
+    page = (clone / "reports/subsets/later/studies/later.md").read_text()
+    assert "`tiny/later/big` (missing" in page
+    assert "`snakemake --cores 2 --config budget=none studies=[later]`" in page
 
 
 @pytest.mark.parametrize("engine", ["snakemake", "dvc"])
