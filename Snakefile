@@ -59,7 +59,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
-if getattr(workflow.output_settings, "dryrun", False):  # what would train, be reused or left for later, and how long it takes here
+# a dry run prints what would train, be reused or left for later, and how long it takes here
+if getattr(workflow.output_settings, "dryrun", False):
     print(RUN.summary(save=False))
 
 
