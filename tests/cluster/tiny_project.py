@@ -123,10 +123,11 @@ def output_files(root: Path) -> dict[str, Path]:
 
 
 def _volatile(rel: Path) -> bool:
-    """Files whose bytes legitimately differ between runs (logs, dates, pickles, plots)."""
+    """Files whose bytes legitimately differ between runs (logs, dates, pickles, plots; the report's
+    pages carry wall times and dates: its numbers are compared in summary.json and variants.parquet)."""
     name = rel.name
     return (name.startswith(".") or name.endswith((".log", ".png", ".html", ".kv", ".pkl"))
-            or name == "summary.md"
+            or name == "summary.md" or (rel.parts[:2] == ("reports", "studies") and name.endswith(".md"))
             or (rel.parts[:2] == ("data", "embeddings") and "cache" in rel.parts))
 
 
