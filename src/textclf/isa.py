@@ -25,8 +25,9 @@ PINS = {"ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell"}
 PINNED = "avx2"  # the label of runs made with exactly PINS in effect
 
 
-def native_requested() -> bool:
-    return os.environ.get(NATIVE_ENV, "").strip().lower() in ("1", "true", "yes")
+def native_requested(env: dict[str, str]) -> bool:
+    """TEXTCLF_NATIVE_ISA=1 (or true, yes): the CPU's own kernels, for speed."""
+    return env.get(NATIVE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def cpu_level() -> str:
@@ -50,7 +51,7 @@ def pin(environ: dict[str, str] | None = None) -> None:
     """Set the AVX2 pins where the environment does not set them already (never overridden);
     nothing with TEXTCLF_NATIVE_ISA=1 or on a CPU without AVX2."""
     env = os.environ if environ is None else environ
-    if env.get(NATIVE_ENV, "").strip().lower() in ("1", "true", "yes") or not cpu_has_avx2():
+    if native_requested(env) or not cpu_has_avx2():
         return
     for name, value in PINS.items():
         env.setdefault(name, value)
